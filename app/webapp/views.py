@@ -1,0 +1,107 @@
+"""Routes of the sample application."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+
+bp = Blueprint("main", __name__)
+
+_READ_CHUNK = 64 * 1024
+
+
+def wsgi_server(environ: dict) -> str:
+    """Name the WSGI server running this request, from what the server itself puts in environ."""
+    if "uwsgi.version" in environ:
+        return "uwsgi"
+    software = environ.get("SERVER_SOFTWARE", "")
+    if software.lower().startswith("gunicorn"):
+        return "gunicorn"
+    return software.split("/", 1)[0].lower() or "unknown"
+
+
+def _query_number(name: str, default: float | None, low: float, high: float, *, whole: bool = False) -> float:
+    """Read a query parameter within [low, high], or answer 400 saying what is allowed."""
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            abort(400, description=f"query parameter '{name}' is required")
+        return default
+    kind = "whole number" if whole else "number"
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and low <= value <= high):
+        abort(400, description=f"'{name}' must be a {kind} from {low:g} to {high:g}")
+    return value
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify(status="ok", server=wsgi_server(request.environ))
+
+
+@bp.get("/api/whoami")
+def whoami() -> Response:
+    return jsonify(
+        remote_addr=request.remote_addr,
+        scheme=request.scheme,
+        host=request.host,
+        script_root=request.script_root,
+        server=wsgi_server(request.environ),
+        pid=os.getpid(),
+    )
+
+
+@bp.post("/api/echo")
+def echo() -> Response:
+    digest = hashlib.sha256()
+    size = 0
+    # Read in pieces, so a body up to the limit never sits in memory whole, and never past
+    # Content-Length (PEP 3333): under Gunicorn, which sets wsgi.input_terminated, one more read
+    # after exactly MAX_CONTENT_LENGTH bytes raises 413 (pallets/werkzeug#2620). nginx buffers
+    # the body and always sends its length; without one, read to the end.
+    remaining = request.content_length
+    while remaining is None or remaining > 0:
+        chunk = request.stream.read(_READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining))
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if remaining is not None:
+            remaining -= len(chunk)
+    return jsonify(bytes=size, sha256=digest.hexdigest())
+
+
+@bp.get("/api/stream")
+def stream() -> Response:
+    chunks = int(_query_number("chunks", 10, 1, current_app.config["STREAM_MAX_CHUNKS"], whole=True))
+    interval = _query_number("interval", 0.1, 0, 1)
+
+    def generate() -> Iterator[str]:
+        for i in range(chunks):
+            if i:
+                time.sleep(interval)
+            # The production time lets a client prove it got early lines before later ones existed.
+            yield f"{i} {time.time():.6f}\n"
+
+    # X-Accel-Buffering tells nginx to pass each piece on at once instead of buffering the response.
+    return Response(generate(), mimetype="text/plain", headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+
+
+@bp.get("/api/slow")
+def slow() -> Response:
+    seconds = _query_number("seconds", None, 0, current_app.config["SLOW_MAX_SECONDS"])
+    time.sleep(seconds)
+    return jsonify(slept=seconds, server=wsgi_server(request.environ), pid=os.getpid())
