@@ -1,0 +1,51 @@
+"""Gunicorn for the Flask app, speaking HTTP to nginx (proxy_pass) on a unix socket.
+
+Values come from the environment: compose.yaml sets them, .env.example documents them.
+Settings: https://docs.gunicorn.org/en/stable/settings.html
+"""
+
+import os
+
+# --- application --------------------------------------------------------------------------
+# The one place the WSGI entry point is named is WSGI_APP (app/Dockerfile); uWSGI reads it too.
+wsgi_app = os.environ["WSGI_APP"]
+chdir = "/srv/app"
+
+# --- socket -------------------------------------------------------------------------------
+# Shared with nginx through a named volume. umask 0o117 makes the socket 0660: the app user and
+# its group (which nginx's user joins) can connect, nobody else. A stale socket file left by a
+# killed server is removed at bind.
+bind = [f"unix:{os.environ['APP_SOCKET']}"]
+umask = 0o117
+
+# --- workers ------------------------------------------------------------------------------
+# gthread: each worker serves `threads` requests at once and keeps idle keep-alive connections
+# from nginx without tying up a thread.
+worker_class = "gthread"
+workers = int(os.environ["APP_WORKERS"])
+threads = int(os.environ["APP_THREADS"])
+# A request running longer than this gets its worker killed and replaced (uWSGI: harakiri).
+timeout = int(os.environ["APP_TIMEOUT"])
+# How long workers get to finish in-flight requests on SIGTERM (docker stop) or a reload; below
+# compose's stop_grace_period so Gunicorn, not Docker's SIGKILL, decides.
+graceful_timeout = int(os.environ["APP_GRACEFUL_TIMEOUT"])
+# nginx keeps idle upstream connections for keepalive_timeout (nginx/templates); Gunicorn must
+# hold them longer, or nginx could send a request down a connection closed under it.
+keepalive = int(os.environ["APP_KEEPALIVE"])
+# The worker heartbeat file: on tmpfs, never on the container's disk.
+worker_tmp_dir = "/dev/shm"
+
+# --- control ------------------------------------------------------------------------------
+# Gunicorn 25+ control socket for `gunicornc` (worker status, graceful reload). Its default is
+# under $HOME, which the app user does not have; keep it private to the container (0600).
+control_socket = "/tmp/gunicorn.ctl"
+
+# --- proxy --------------------------------------------------------------------------------
+# nginx is the only peer (over the unix socket) and overwrites X-Forwarded-*; Werkzeug's
+# ProxyFix in the app applies them, so Gunicorn need not second-guess them.
+forwarded_allow_ips = "*"
+
+# --- logging ------------------------------------------------------------------------------
+accesslog = "-"
+errorlog = "-"
+access_log_format = '[gunicorn] %({x-forwarded-for}i)s "%(r)s" %(s)s %(B)sB %(M)sms %(p)s'

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Render /etc/nginx/templates/*.template into the runtime config directory, then exec nginx as
+# PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
+# stops the container with its name instead of leaving an empty directive, and nginx's own
+# $variables pass through untouched.
+set -eu
+
+templates=/etc/nginx/templates
+out=${NGINX_CONF_DIR:-/tmp/nginx/conf.d}
+
+if [ "${1:-}" = nginx ]; then
+	# nginx waits a little longer than the app's own request timeout, so a stuck request is cut
+	# by the app server (which replaces the worker), not left to race nginx's timeout.
+	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
+	export UPSTREAM_TIMEOUT
+	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	for template in "$templates"/*.template; do
+		[ -e "$template" ] || continue
+		names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$template" | sort -u | tr -d '${}')
+		for name in $names; do
+			if ! printenv "$name" >/dev/null; then
+				echo "docker-entrypoint: $template needs $name, which is not set" >&2
+				exit 64
+			fi
+		done
+		target="$out/$(basename "$template" .template)"
+		envsubst "$(printf '${%s} ' $names)" <"$template" >"$target"
+	done
+	case "${APP_SERVER:-}" in
+	uwsgi | gunicorn) ;;
+	*)
+		echo "docker-entrypoint: APP_SERVER must be 'uwsgi' or 'gunicorn', not '${APP_SERVER:-}'" >&2
+		exit 64
+		;;
+	esac
+fi
+
+exec "$@"
