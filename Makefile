@@ -1,0 +1,79 @@
+# Thin wrappers around docker compose; `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+MAKEFLAGS += --no-print-directory
+
+COMPOSE ?= docker compose
+PYTHON ?= python3
+VENV ?= .venv
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
+PYTEST_ARGS ?=
+
+# The base image every build uses: debian:trixie-slim, or a local debootstrap equivalent when no
+# registry can be reached (scripts/base-image). Prefix for any command that builds.
+with_base = base=$$(scripts/base-image) && scripts/sync-build-ca && BASE_IMAGE=$$base
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: up-uwsgi up-gunicorn
+up-uwsgi: APP_SERVER = uwsgi
+up-gunicorn: APP_SERVER = gunicorn
+up-uwsgi: ## Build and start the stack on uWSGI; returns once it serves
+up-gunicorn: ## Build and start the stack on Gunicorn; returns once it serves
+up-uwsgi up-gunicorn: prereqs
+	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans
+	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
+
+.PHONY: down
+down: prereqs ## Stop and remove the stack (containers, network, socket volume)
+	$(COMPOSE) down --volumes --remove-orphans
+
+.PHONY: logs
+logs: prereqs ## Follow the logs of every service
+	$(COMPOSE) logs --follow
+
+.PHONY: ps
+ps: prereqs ## Show the services and their health
+	$(COMPOSE) ps
+
+.PHONY: build
+build: prereqs ## Build the images (without starting anything)
+	$(with_base) $(COMPOSE) build
+
+.PHONY: test
+test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end on both backends
+	$(with_base) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-app
+test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
+	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(VENV)/.installed ## Check Python style and formatting (ruff)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: requirements
+requirements: ## Re-pin app/ and tests/ requirements (with hashes) from their .in files
+	rm -rf .venv-pip-tools
+	$(PYTHON) -m venv .venv-pip-tools
+	.venv-pip-tools/bin/pip install --quiet pip-tools
+	cd app && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
+	cd tests && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
+	rm -rf .venv-pip-tools
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --require-hashes -r tests/requirements.txt
+	touch $@
+
+.PHONY: prereqs
+prereqs:
+	@command -v docker >/dev/null || { echo "make: Docker is not installed: https://docs.docker.com/engine/install/ (Debian: sudo scripts/provision-docker)" >&2; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "make: the Docker Compose v2 plugin ('docker compose') is missing: https://docs.docker.com/compose/install/linux/" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make: cannot reach the Docker daemon: is it running, and may this user use it?" >&2; exit 1; }

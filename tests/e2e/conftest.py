@@ -1,0 +1,51 @@
+"""Fixtures that run the real stack, one Compose project per backend."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from .stack import BACKENDS, Stack, base_image, running_stack
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under tests/e2e, so `-m 'not e2e'` selects the fast tests."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def base() -> str:
+    return base_image()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, base: str) -> Iterator[Stack]:
+    """The stack on one backend, shared by every test that only observes it."""
+    with running_stack(request.param, base) as running:
+        yield running
+
+
+@pytest.fixture(params=BACKENDS)
+def own_stack(request: pytest.FixtureRequest, base: str) -> Iterator[Stack]:
+    """A stack of the test's own, for tests that stop, kill or restart parts of it."""
+    with running_stack(request.param, base) as running:
+        yield running
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach `docker compose logs` of every stack a failed test used to its report."""
+    report = yield
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Stack) and value.base_url:
+                report.sections.append((f"docker compose logs ({value.project})", value.logs()))
+    return report

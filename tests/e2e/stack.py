@@ -1,0 +1,118 @@
+"""Drive one Compose project of the real stack: up, requests, logs, down."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKENDS = ("uwsgi", "gunicorn")
+# The stack's documented defaults, pinned here so a developer's .env cannot change what the
+# tests expect (compose runs with --env-file /dev/null).
+SETTINGS = {
+    "HTTP_BIND": "127.0.0.1",
+    "HTTP_PORT": "0",  # any free port: never collides with a stack already on 8080
+    "MAX_BODY_SIZE": "10m",
+    "IMAGE_TAG": "e2e",
+}
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class StackError(RuntimeError):
+    """The stack did not come up; the message carries its logs."""
+
+
+def base_image() -> str:
+    """The base image to build from: BASE_IMAGE, or what scripts/base-image provides."""
+    if os.environ.get("BASE_IMAGE"):
+        return os.environ["BASE_IMAGE"]
+    result = subprocess.run([ROOT / "scripts" / "base-image"], capture_output=True, text=True, check=False, timeout=900)
+    if result.returncode:
+        raise StackError(f"scripts/base-image failed:\n{result.stderr}")
+    return result.stdout.strip()
+
+
+class Stack:
+    """One running stack under its own Compose project name."""
+
+    def __init__(self, backend: str, base: str, **settings: str) -> None:
+        self.backend = backend
+        self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
+        self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend, "BASE_IMAGE": base}
+        self.base_url = ""
+        self.session = requests.Session()
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        command = ["docker", "compose", "--env-file", os.devnull, "--project-name", self.project, *args]
+        result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode:
+            raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
+        return result
+
+    def up(self) -> None:
+        result = self.compose("up", "--build", "--detach", "--wait", "--wait-timeout", "180", check=False, timeout=900)
+        if result.returncode:
+            raise StackError(f"`docker compose up` failed for {self.project}:\n{result.stderr}\n{self.logs()}")
+        address = self.compose("port", "nginx", "8080").stdout.strip()
+        self.base_url = f"http://127.0.0.1:{address.rsplit(':', 1)[1]}"
+
+    def down(self) -> None:
+        self.session.close()
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=120)
+
+    def logs(self, *services: str) -> str:
+        result = self.compose("logs", "--no-color", "--timestamps", *services, check=False, timeout=60)
+        return result.stdout + result.stderr
+
+    def exec(self, service: str, *command: str) -> str:
+        return self.compose("exec", "-T", service, *command, timeout=60).stdout
+
+    def state(self, service: str) -> dict[str, object]:
+        """The container's State as `docker inspect` reports it (Status, ExitCode, ...)."""
+        container = self.compose("ps", "--all", "--quiet", service).stdout.strip()
+        result = subprocess.run(
+            ["docker", "inspect", "--format", "{{json .State}}", container],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return json.loads(result.stdout)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.get(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return self.session.post(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def app_paused(self) -> Iterator[None]:
+        """Freeze the app container: whatever still answers meanwhile was answered by nginx alone."""
+        self.compose("pause", "app")
+        try:
+            yield
+        finally:
+            self.compose("unpause", "app")
+
+
+@contextlib.contextmanager
+def running_stack(backend: str, base: str, **settings: str) -> Iterator[Stack]:
+    """Bring a stack up and always take it down, volumes included, whatever happens in between."""
+    stack = Stack(backend, base, **settings)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()

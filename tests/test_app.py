@@ -1,0 +1,167 @@
+"""The Flask app through its test client: no Docker, seconds."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webapp import create_app, parse_size
+from webapp.views import wsgi_server
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = create_app({"TESTING": True})
+
+    @app.get("/api/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    @app.get("/boom")
+    def boom_page() -> str:
+        raise RuntimeError("secret internals")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10m", 10 * 1024**2), ("512k", 512 * 1024), ("1G", 1024**3), ("1048576", 1048576), (" 2M ", 2 * 1024**2)],
+)
+def test_parse_size_reads_nginx_sizes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "", "10mb", "-1m", "1.5m"])
+def test_parse_size_rejects_what_nginx_would_not_take(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_body_limit_comes_from_max_body_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BODY_SIZE", "1k")
+    client = create_app({"TESTING": True}).test_client()
+    assert client.post("/api/echo", data=b"x" * 1024).status_code == 200
+    response = client.post("/api/echo", data=b"x" * 1025)
+    assert response.status_code == 413
+    assert response.json["status"] == 413
+
+
+def test_body_of_exactly_the_limit_is_accepted_when_the_server_terminates_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Gunicorn sets wsgi.input_terminated; Werkzeug then raises 413 on any read past the limit,
+    # so the app must stop at Content-Length.
+    monkeypatch.setenv("MAX_BODY_SIZE", "1k")
+    client = create_app({"TESTING": True}).test_client()
+    response = client.post("/api/echo", data=b"x" * 1024, environ_base={"wsgi.input_terminated": True})
+    assert response.status_code == 200
+    assert response.json["bytes"] == 1024
+
+
+def test_default_body_limit_is_10_mib(app: Flask) -> None:
+    assert app.config["MAX_CONTENT_LENGTH"] == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"uwsgi.version": b"2.0.30", "SERVER_SOFTWARE": ""}, "uwsgi"),
+        ({"SERVER_SOFTWARE": "gunicorn/27.0.1"}, "gunicorn"),
+        ({"SERVER_SOFTWARE": "Werkzeug/3.1.9"}, "werkzeug"),
+        ({}, "unknown"),
+    ],
+)
+def test_wsgi_server_is_read_from_what_the_server_sets(environ: dict, expected: str) -> None:
+    assert wsgi_server(environ) == expected
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz", environ_base={"SERVER_SOFTWARE": "gunicorn/27.0.1"})
+    assert response.json == {"status": "ok", "server": "gunicorn"}
+
+
+def test_index_links_static_assets(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert '/static/css/app.css"' in page
+    assert '/static/js/app.js"' in page
+
+
+def test_whoami_trusts_exactly_one_proxy_hop(client: FlaskClient) -> None:
+    # nginx overwrites these headers, so only their last hop is ever nginx's own.
+    info = client.get(
+        "/api/whoami",
+        headers={
+            "X-Forwarded-For": "203.0.113.1, 198.51.100.7",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "example.org",
+        },
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    ).json
+    assert info["remote_addr"] == "198.51.100.7"
+    assert info["scheme"] == "https"
+    assert info["host"] == "example.org"
+
+
+def test_echo_hashes_the_body(client: FlaskClient) -> None:
+    body = bytes(range(256)) * 1000
+    assert client.post("/api/echo", data=body).json == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def test_stream_yields_numbered_lines(client: FlaskClient) -> None:
+    response = client.get("/api/stream?chunks=3&interval=0")
+    assert response.headers["X-Accel-Buffering"] == "no"
+    lines = response.get_data(as_text=True).splitlines()
+    assert [line.split()[0] for line in lines] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("query", ["chunks=0", "chunks=1001", "chunks=1.5", "chunks=x", "interval=2", "interval=-1"])
+def test_stream_rejects_bad_parameters(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/api/stream?{query}")
+    assert response.status_code == 400
+    assert response.json["status"] == 400
+
+
+@pytest.mark.parametrize("seconds", ["61", "-0.1", "x", "nan", "inf", "1e3"])
+def test_slow_rejects_out_of_range(client: FlaskClient, seconds: str) -> None:
+    response = client.get(f"/api/slow?seconds={seconds}")
+    assert response.status_code == 400
+    assert "seconds" in response.json["detail"]
+
+
+def test_slow_requires_seconds(client: FlaskClient) -> None:
+    assert client.get("/api/slow").status_code == 400
+
+
+def test_slow_sleeps(client: FlaskClient) -> None:
+    assert client.get("/api/slow?seconds=0").json["slept"] == 0
+
+
+def test_unhandled_error_is_a_json_500_without_traceback(client: FlaskClient) -> None:
+    response = client.get("/api/boom")
+    assert response.status_code == 500
+    assert response.json["status"] == 500
+    assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_unhandled_error_on_a_page_is_an_html_500_without_traceback(client: FlaskClient) -> None:
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.content_type.startswith("text/html")
+    text = response.get_data(as_text=True)
+    assert "secret internals" not in text
+    assert "Traceback" not in text
+
+
+def test_404_is_json_under_api_and_html_elsewhere(client: FlaskClient) -> None:
+    assert client.get("/api/nope").json["status"] == 404
+    assert client.get("/nope").content_type.startswith("text/html")
