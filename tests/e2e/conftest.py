@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import BACKENDS, Stack, base_image, running_stack
+from .stack import BACKENDS, Stack, base_image, build_images, running_stack
 
 HERE = Path(__file__).parent
 
@@ -20,21 +20,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def base() -> str:
-    return base_image()
+def images() -> None:
+    """Both images, built once for the whole session from the current tree."""
+    build_images(base_image())
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def stack(request: pytest.FixtureRequest, base: str) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
     """The stack on one backend, shared by every test that only observes it."""
-    with running_stack(request.param, base) as running:
+    with running_stack(request.param) as running:
         yield running
 
 
 @pytest.fixture(params=BACKENDS)
-def own_stack(request: pytest.FixtureRequest, base: str) -> Iterator[Stack]:
+def own_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
     """A stack of the test's own, for tests that stop, kill or restart parts of it."""
-    with running_stack(request.param, base) as running:
+    with running_stack(request.param) as running:
         yield running
 
 

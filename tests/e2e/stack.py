@@ -39,25 +39,45 @@ def base_image() -> str:
     return result.stdout.strip()
 
 
-class Stack:
-    """One running stack under its own Compose project name."""
+def compose(
+    project: str, env: dict[str, str], *args: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker compose` on this repository's compose.yaml, ignoring any .env."""
+    command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project, *args]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode:
+        raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
+    return result
 
-    def __init__(self, backend: str, base: str, **settings: str) -> None:
+
+def build_images(base: str) -> None:
+    """Build both images once per test session.
+
+    Under one fixed project name: compose labels images with the project that built them, so
+    building under every stack's unique name would make a new image each time and leave the
+    previous one dangling.
+    """
+    env = {**os.environ, **SETTINGS, "BASE_IMAGE": base}
+    result = compose("fns-e2e", env, "build", check=False, timeout=1800)
+    if result.returncode:
+        raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
+
+
+class Stack:
+    """One running stack under its own Compose project name, from images already built."""
+
+    def __init__(self, backend: str, **settings: str) -> None:
         self.backend = backend
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
-        self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend, "BASE_IMAGE": base}
+        self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend}
         self.base_url = ""
         self.session = requests.Session()
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        command = ["docker", "compose", "--env-file", os.devnull, "--project-name", self.project, *args]
-        result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode:
-            raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
-        return result
+        return compose(self.project, self.env, *args, check=check, timeout=timeout)
 
     def up(self) -> None:
-        result = self.compose("up", "--build", "--detach", "--wait", "--wait-timeout", "180", check=False, timeout=900)
+        result = self.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "180", check=False)
         if result.returncode:
             raise StackError(f"`docker compose up` failed for {self.project}:\n{result.stderr}\n{self.logs()}")
         address = self.compose("port", "nginx", "8080").stdout.strip()
@@ -108,9 +128,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, base: str, **settings: str) -> Iterator[Stack]:
+def running_stack(backend: str, **settings: str) -> Iterator[Stack]:
     """Bring a stack up and always take it down, volumes included, whatever happens in between."""
-    stack = Stack(backend, base, **settings)
+    stack = Stack(backend, **settings)
     try:
         stack.up()
         yield stack
