@@ -131,6 +131,18 @@ def test_stream_rejects_bad_parameters(client: FlaskClient, query: str) -> None:
     assert response.json["status"] == 400
 
 
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 65536, 1024 * 1024])
+def test_bytes_returns_exactly_the_size_asked(client: FlaskClient, size: int) -> None:
+    response = client.get(f"/api/bytes?size={size}")
+    assert response.content_type == "application/octet-stream"
+    assert response.data == (bytes(range(256)) * (size // 256 + 1))[:size]
+
+
+@pytest.mark.parametrize("size", ["-1", "1048577", "x", "1.5"])
+def test_bytes_rejects_bad_sizes(client: FlaskClient, size: str) -> None:
+    assert client.get(f"/api/bytes?size={size}").status_code == 400
+
+
 @pytest.mark.parametrize("seconds", ["61", "-0.1", "x", "nan", "inf", "1e3"])
 def test_slow_rejects_out_of_range(client: FlaskClient, seconds: str) -> None:
     response = client.get(f"/api/slow?seconds={seconds}")

@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=parse_size(os.environ.get("MAX_BODY_SIZE", "10m")),
         SLOW_MAX_SECONDS=60,
         STREAM_MAX_CHUNKS=1000,
+        BYTES_MAX=1024 * 1024,
     )
     # FLASK_SECRET_KEY, FLASK_MAX_CONTENT_LENGTH, ...: any Flask setting from the environment.
     app.config.from_prefixed_env()

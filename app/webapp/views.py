@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 bp = Blueprint("main", __name__)
 
 _READ_CHUNK = 64 * 1024
+_PATTERN = bytes(range(256))
 
 
 def wsgi_server(environ: dict) -> str:
@@ -98,6 +99,14 @@ def stream() -> Response:
 
     # X-Accel-Buffering tells nginx to pass each piece on at once instead of buffering the response.
     return Response(generate(), mimetype="text/plain", headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+
+
+@bp.get("/api/bytes")
+def payload() -> Response:
+    size = int(_query_number("size", 65536, 0, current_app.config["BYTES_MAX"], whole=True))
+    return Response(
+        _PATTERN * (size // len(_PATTERN)) + _PATTERN[: size % len(_PATTERN)], mimetype="application/octet-stream"
+    )
 
 
 @bp.get("/api/slow")

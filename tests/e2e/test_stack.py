@@ -94,6 +94,12 @@ def test_echo_round_trips_a_multi_mib_body_intact(stack: Stack) -> None:
     assert response.json() == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
 
+def test_a_64_kib_response_arrives_whole(stack: Stack) -> None:
+    response = stack.get("/api/bytes?size=65536")
+    assert response.status_code == 200
+    assert response.content == bytes(range(256)) * 256
+
+
 def test_body_exactly_at_the_limit_is_accepted(stack: Stack) -> None:
     body = b"x" * MAX_BODY_BYTES
     response = stack.post("/api/echo", data=body)
