@@ -3,9 +3,16 @@
 # signal itself. Any other command is run as given: docker compose run app python -m ...
 set -eu
 
+# APP_WORKERS=auto: one worker process per CPU this container may run on.
+if [ "${APP_WORKERS:-auto}" = auto ]; then
+	APP_WORKERS=$(nproc)
+	export APP_WORKERS
+fi
+
 if [ "$#" -eq 0 ]; then
 	case "${APP_SERVER:-}" in
-	uwsgi) set -- uwsgi --ini /etc/uwsgi/uwsgi.ini ;;
+	# --listen here, not in uwsgi.ini: uWSGI reads `listen` before expanding $(APP_BACKLOG).
+	uwsgi) set -- uwsgi --ini /etc/uwsgi/uwsgi.ini --listen "${APP_BACKLOG:-1024}" ;;
 	gunicorn) set -- gunicorn --config /etc/gunicorn/gunicorn.conf.py ;;
 	*)
 		echo "docker-entrypoint: APP_SERVER must be 'uwsgi' or 'gunicorn', not '${APP_SERVER:-}'" >&2
