@@ -7,6 +7,9 @@ MAKEFLAGS += --no-print-directory
 COMPOSE ?= docker compose
 PYTHON ?= python3
 VENV ?= .venv
+BENCH_VENV ?= .venv-bench
+# Extra bench/run.py arguments, e.g. make bench BENCH_ARGS='--duration 5 --backends uwsgi'
+BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
 PYTEST_ARGS ?=
 
@@ -51,21 +54,32 @@ test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end o
 test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/ and README
+	$(with_base) $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
 .PHONY: lint
 lint: $(VENV)/.installed ## Check Python style and formatting (ruff)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: requirements
-requirements: ## Re-pin app/ and tests/ requirements (with hashes) from their .in files
+requirements: ## Re-pin app/, bench/ and tests/ requirements (with hashes) from their .in files
 	rm -rf .venv-pip-tools
 	$(PYTHON) -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools
 	cd app && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
+	cd bench && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
 	cd tests && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
 	rm -rf .venv-pip-tools
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --require-hashes -r bench/requirements.txt
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
