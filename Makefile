@@ -27,7 +27,8 @@ up-gunicorn: APP_SERVER = gunicorn
 up-uwsgi: ## Build and start the stack on uWSGI; returns once it serves
 up-gunicorn: ## Build and start the stack on Gunicorn; returns once it serves
 up-uwsgi up-gunicorn: prereqs
-	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans
+	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans \
+		|| { docker logs "$$($(COMPOSE) ps --all --quiet config)" 2>&1 | grep '^config: ' >&2; exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
 
 .PHONY: down

@@ -19,6 +19,9 @@ if [ "$#" -eq 0 ]; then
 		exit 64
 		;;
 	esac
+	echo "app: $APP_SERVER serving $WSGI_APP on $APP_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
+		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
+		"keepalive=${APP_KEEPALIVE:-}s max_body=${MAX_BODY_SIZE:-}"
 fi
 
 exec "$@"

@@ -33,6 +33,8 @@ if [ "${1:-}" = nginx ]; then
 		exit 64
 		;;
 	esac
+	echo "nginx: backend=$APP_SERVER socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
+		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-}"
 fi
 
 exec "$@"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import requests
 
-from .stack import Stack
+from .stack import BACKENDS, Stack
 
 
 def test_compose_stop_finishes_the_request_in_flight_and_exits_0(own_stack: Stack) -> None:
@@ -47,3 +48,21 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
     response = stack.get("/healthz")
     assert response.status_code == 200
     assert response.json()["server"] == stack.backend
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bad_setting_stops_up_at_once_naming_the_variable(images: None, backend: str) -> None:
+    stack = Stack(backend, APP_WORKERS="abc", MAX_BODY_SIZE="lots")
+    try:
+        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
+        assert up.returncode != 0
+        config = stack.state("config")
+        assert (config["Status"], config["ExitCode"]) == ("exited", 78)
+        messages = stack.logs("config")
+        assert "APP_WORKERS='abc' must be auto or a whole number" in messages
+        assert "MAX_BODY_SIZE='lots' must be a size" in messages
+        # Nothing else ever ran: no restart loop, no 502s from a half-started stack.
+        for service in ("app", "nginx"):
+            assert stack.state(service)["Status"] == "created", service
+    finally:
+        stack.down()

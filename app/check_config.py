@@ -1,0 +1,95 @@
+#!/opt/venv/bin/python
+"""Validate the stack's settings before any server starts; one line per bad variable.
+
+Run by the one-shot `config` service in compose.yaml, which every other service waits for:
+a bad value stops `docker compose up` (and `make up-*`) at once with the variable's name,
+instead of leaving a container in a restart loop. Prints the effective settings when all is well.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+
+# The app container's stop_grace_period in compose.yaml: the graceful timeout must end first.
+STOP_GRACE_PERIOD = 30
+# nginx's upstream keepalive_timeout (nginx/templates/default.conf.template).
+NGINX_UPSTREAM_KEEPALIVE = 15
+
+Check = Callable[[str], str | None]
+
+
+def whole(low: int, high: int) -> Check:
+    def check(value: str) -> str | None:
+        if re.fullmatch(r"\d+", value) and low <= int(value) <= high:
+            return None
+        return f"must be a whole number from {low} to {high}"
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in choices else "must be " + " or ".join(choices)
+
+    return check
+
+
+def either(first: Check, second: Check, description: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if first(value) is None or second(value) is None else f"must be {description}"
+
+    return check
+
+
+def size(value: str) -> str | None:
+    """nginx size syntax, as client_max_body_size takes it (and the app's parse_size)."""
+    return None if re.fullmatch(r"\d+[kKmMgG]?", value) else "must be a size like 10m, 512k or a byte count"
+
+
+def duration(value: str) -> str | None:
+    """nginx time syntax, as `expires` takes it, or one of its keywords."""
+    if value in ("off", "max", "epoch") or re.fullmatch(r"(\d+(ms|[smhdwMy])?)+", value):
+        return None
+    return "must be an nginx time like 30m, 1h or 7d, or off, max or epoch"
+
+
+RULES: dict[str, Check] = {
+    "APP_SERVER": one_of("uwsgi", "gunicorn"),
+    "APP_WORKERS": either(one_of("auto"), whole(1, 256), "auto or a whole number from 1 to 256"),
+    "APP_THREADS": whole(1, 256),
+    "APP_BACKLOG": whole(16, 65535),
+    "APP_TIMEOUT": whole(1, 3600),
+    "APP_GRACEFUL_TIMEOUT": whole(1, STOP_GRACE_PERIOD - 1),
+    "APP_KEEPALIVE": whole(NGINX_UPSTREAM_KEEPALIVE + 1, 3600),
+    "MAX_BODY_SIZE": size,
+    "STATIC_MAX_AGE": duration,
+}
+
+
+def problems(environ: Mapping[str, str]) -> list[str]:
+    """One message per setting that is missing or out of range."""
+    found = []
+    for name, check in RULES.items():
+        value = environ.get(name)
+        if value is None:
+            found.append(f"{name} is not set")
+        elif (reason := check(value)) is not None:
+            found.append(f"{name}={value!r} {reason}")
+    return found
+
+
+def main() -> int:
+    found = problems(os.environ)
+    for message in found:
+        print(f"config: {message}", file=sys.stderr)
+    if found:
+        return 78  # EX_CONFIG
+    print("config: " + " ".join(f"{name}={os.environ[name]}" for name in RULES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
