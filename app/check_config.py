@@ -66,6 +66,8 @@ RULES: dict[str, Check] = {
     "APP_KEEPALIVE": whole(NGINX_UPSTREAM_KEEPALIVE + 1, 3600),
     "MAX_BODY_SIZE": size,
     "STATIC_MAX_AGE": duration,
+    "LOG_FORMAT": one_of("json", "text"),
+    "APP_ACCESS_LOG": one_of("on", "off"),
 }
 
 

@@ -12,7 +12,10 @@ fi
 if [ "$#" -eq 0 ]; then
 	case "${APP_SERVER:-}" in
 	# --listen here, not in uwsgi.ini: uWSGI reads `listen` before expanding $(APP_BACKLOG).
-	uwsgi) set -- uwsgi --ini /etc/uwsgi/uwsgi.ini --listen "${APP_BACKLOG:-1024}" ;;
+	uwsgi)
+		set -- uwsgi --ini /etc/uwsgi/uwsgi.ini --listen "${APP_BACKLOG:-1024}"
+		[ "${APP_ACCESS_LOG:-off}" = on ] || set -- "$@" --disable-logging
+		;;
 	gunicorn) set -- gunicorn --config /etc/gunicorn/gunicorn.conf.py ;;
 	*)
 		echo "docker-entrypoint: APP_SERVER must be 'uwsgi' or 'gunicorn', not '${APP_SERVER:-}'" >&2
@@ -21,7 +24,8 @@ if [ "$#" -eq 0 ]; then
 	esac
 	echo "app: $APP_SERVER serving $WSGI_APP on $APP_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
 		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
-		"keepalive=${APP_KEEPALIVE:-}s max_body=${MAX_BODY_SIZE:-}"
+		"keepalive=${APP_KEEPALIVE:-}s max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \
+		"log_format=${LOG_FORMAT:-json}"
 fi
 
 exec "$@"

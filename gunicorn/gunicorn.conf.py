@@ -53,6 +53,8 @@ control_socket = "/tmp/gunicorn.ctl"
 forwarded_allow_ips = "*"
 
 # --- logging ------------------------------------------------------------------------------
-accesslog = "-"
+# Gunicorn's own request lines only with APP_ACCESS_LOG=on: nginx already logs every request,
+# with the same ID.
+accesslog = "-" if os.environ.get("APP_ACCESS_LOG") == "on" else None
 errorlog = "-"
-access_log_format = '[gunicorn] %({x-forwarded-for}i)s "%(r)s" %(s)s %(B)sB %(M)sms %(p)s'
+access_log_format = '[gunicorn] %({x-forwarded-for}i)s "%(r)s" %(s)s %(B)sB %(M)sms %(p)s id=%({x-request-id}i)s'

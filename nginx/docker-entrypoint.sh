@@ -34,7 +34,7 @@ if [ "${1:-}" = nginx ]; then
 		;;
 	esac
 	echo "nginx: backend=$APP_SERVER socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
-		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-}"
+		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}"
 fi
 
 exec "$@"

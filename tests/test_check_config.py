@@ -16,6 +16,8 @@ DEFAULTS = {
     "APP_KEEPALIVE": "20",
     "MAX_BODY_SIZE": "10m",
     "STATIC_MAX_AGE": "1h",
+    "LOG_FORMAT": "json",
+    "APP_ACCESS_LOG": "off",
 }
 
 
@@ -38,6 +40,8 @@ def test_the_documented_defaults_pass() -> None:
         ("MAX_BODY_SIZE", "lots"),
         ("MAX_BODY_SIZE", "10 MB"),
         ("STATIC_MAX_AGE", "forever"),
+        ("LOG_FORMAT", "xml"),
+        ("APP_ACCESS_LOG", "yes"),
         ("APP_WORKERS", ""),
     ],
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from typing import Any
@@ -43,10 +42,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # sent itself. https://werkzeug.palletsprojects.com/en/latest/middleware/proxy_fix/
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
-    if not app.debug:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    from . import errors, logs, views
 
-    from . import errors, views
+    if not app.testing:
+        logs.configure(os.environ.get("LOG_FORMAT", "json"))
 
     app.register_blueprint(views.bp)
     errors.register(app)

@@ -62,6 +62,7 @@ def whoami() -> Response:
         script_root=request.script_root,
         server=wsgi_server(request.environ),
         pid=os.getpid(),
+        request_id=request.headers.get("X-Request-ID"),
     )
 
 
@@ -82,6 +83,7 @@ def echo() -> Response:
         size += len(chunk)
         if remaining is not None:
             remaining -= len(chunk)
+    current_app.logger.info("echo: %d bytes, sha256 %s", size, digest.hexdigest())
     return jsonify(bytes=size, sha256=digest.hexdigest())
 
 

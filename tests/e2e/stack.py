@@ -94,11 +94,24 @@ class Stack:
     def exec(self, service: str, *command: str) -> str:
         return self.compose("exec", "-T", service, *command, timeout=60).stdout
 
+    def container(self, service: str) -> str:
+        return self.compose("ps", "--all", "--quiet", service).stdout.strip()
+
+    def messages(self, service: str) -> list[str]:
+        """The service's log lines as it wrote them: no compose prefix, no timestamps."""
+        result = subprocess.run(
+            ["docker", "logs", self.container(service)], capture_output=True, text=True, check=True, timeout=30
+        )
+        return (result.stdout + result.stderr).splitlines()
+
+    def json_messages(self, service: str) -> list[dict[str, object]]:
+        """The service's log lines that are JSON objects, parsed."""
+        return [json.loads(line) for line in self.messages(service) if line.startswith("{")]
+
     def state(self, service: str) -> dict[str, object]:
         """The container's State as `docker inspect` reports it (Status, ExitCode, ...)."""
-        container = self.compose("ps", "--all", "--quiet", service).stdout.strip()
         result = subprocess.run(
-            ["docker", "inspect", "--format", "{{json .State}}", container],
+            ["docker", "inspect", "--format", "{{json .State}}", self.container(service)],
             capture_output=True,
             text=True,
             check=True,

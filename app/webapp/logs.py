@@ -1,0 +1,45 @@
+"""Application logging: every line carries the request's ID (X-Request-ID, set by nginx)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from flask import has_request_context, request
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] id=%(request_id)s %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with the current request's ID, or "-" outside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request.headers.get("X-Request-ID", "-") if has_request_context() else "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, like nginx's access log with LOG_FORMAT=json."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure(log_format: str, level: int = logging.INFO) -> None:
+    """Send the root logger to stderr (the server's log, so `docker compose logs`) in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

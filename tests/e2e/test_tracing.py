@@ -1,0 +1,65 @@
+"""Request IDs and logs: one ID from the response into nginx's log and the app's."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from .stack import BACKENDS, Stack, running_stack
+
+GENERATED = re.compile(r"^[0-9a-f]{32}$")
+
+
+def test_every_response_carries_a_generated_request_id(stack: Stack) -> None:
+    for path in ("/", "/api/whoami", "/static/css/app.css", "/static/missing.css", "/api/no-such-thing"):
+        response = stack.get(path)
+        assert GENERATED.match(response.headers.get("X-Request-ID", "")), path
+    first, second = (stack.get("/healthz").headers["X-Request-ID"] for _ in range(2))
+    assert first != second
+
+
+def test_a_well_formed_client_id_is_kept_and_reaches_the_app(stack: Stack) -> None:
+    trace = f"client-{uuid.uuid4()}"
+    response = stack.get("/api/whoami", headers={"X-Request-ID": trace})
+    assert response.headers["X-Request-ID"] == trace
+    assert response.json()["request_id"] == trace
+
+
+@pytest.mark.parametrize("bad", ["short", "has spaces in it", "x" * 129, "semi;colon-0001", 'quote"0001'])
+def test_anything_else_is_replaced_before_the_app_sees_it(stack: Stack, bad: str) -> None:
+    response = stack.get("/api/whoami", headers={"X-Request-ID": bad})
+    assert GENERATED.match(response.headers["X-Request-ID"])
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_one_id_is_followed_from_the_response_into_nginx_and_app_logs(stack: Stack) -> None:
+    response = stack.post("/api/echo", data=b"trace me")
+    trace = response.headers["X-Request-ID"]
+
+    nginx = [entry for entry in stack.json_messages("nginx") if entry.get("request_id") == trace]
+    assert len(nginx) == 1, "nginx logs each request once, as JSON"
+    assert nginx[0]["method"] == "POST"
+    assert nginx[0]["uri"] == "/api/echo"
+    assert nginx[0]["status"] == 200
+    assert nginx[0]["bytes"] == len(response.content)
+    assert isinstance(nginx[0]["request_time"], float)
+    assert nginx[0]["upstream_time"] not in ("", "-")
+
+    app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == trace]
+    assert [entry["message"].split(":")[0] for entry in app] == ["echo"]
+    # By default the WSGI server does not log the request a second time.
+    assert not [line for line in stack.messages("app") if f"id={trace}" in line]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_server_access_log_can_be_switched_on_and_carries_the_id(images: None, backend: str) -> None:
+    with running_stack(backend, APP_ACCESS_LOG="on", LOG_FORMAT="text") as stack:
+        trace = f"access-{uuid.uuid4()}"
+        assert stack.get("/api/whoami", headers={"X-Request-ID": trace}).status_code == 200
+        server_lines = [line for line in stack.messages("app") if line.startswith(f"[{backend}]")]
+        assert any(f"id={trace}" in line and "/api/whoami" in line for line in server_lines), server_lines[-5:]
+        nginx_lines = [line for line in stack.messages("nginx") if f"id={trace}" in line]
+        assert len(nginx_lines) == 1
+        assert not nginx_lines[0].startswith("{")
