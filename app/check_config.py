@@ -56,6 +56,13 @@ def duration(value: str) -> str | None:
     return "must be an nginx time like 30m, 1h or 7d, or off, max or epoch"
 
 
+def prefix(value: str) -> str | None:
+    """Empty (serve at /), or a path like /myapp: no trailing slash, nothing nginx would read."""
+    if value == "" or re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+        return None
+    return "must be empty or a path like /myapp (letters, digits, . _ ~ -; no trailing slash)"
+
+
 RULES: dict[str, Check] = {
     "APP_SERVER": one_of("uwsgi", "gunicorn"),
     "APP_WORKERS": either(one_of("auto"), whole(1, 256), "auto or a whole number from 1 to 256"),
@@ -68,6 +75,7 @@ RULES: dict[str, Check] = {
     "STATIC_MAX_AGE": duration,
     "LOG_FORMAT": one_of("json", "text"),
     "APP_ACCESS_LOG": one_of("on", "off"),
+    "APP_PREFIX": prefix,
 }
 
 

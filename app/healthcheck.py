@@ -9,7 +9,7 @@ import socket
 import struct
 import sys
 
-PATH = "/healthz"
+PATH = os.environ.get("APP_PREFIX", "") + "/healthz"
 
 
 def uwsgi_packet(path: str) -> bytes:

@@ -10,6 +10,10 @@ import os
 # The one place the WSGI entry point is named is WSGI_APP (app/Dockerfile); uWSGI reads it too.
 wsgi_app = os.environ["WSGI_APP"]
 chdir = "/srv/app"
+# Serving under APP_PREFIX: with SCRIPT_NAME in its environment, Gunicorn moves the prefix from
+# PATH_INFO to SCRIPT_NAME (nginx passes the path intact), so url_for() builds links under it.
+if os.environ.get("APP_PREFIX"):
+    raw_env = [f"SCRIPT_NAME={os.environ['APP_PREFIX']}"]
 
 # --- socket -------------------------------------------------------------------------------
 # Shared with nginx through a named volume. umask 0o117 makes the socket 0660: the app user and

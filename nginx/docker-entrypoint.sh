@@ -8,13 +8,9 @@ set -eu
 templates=/etc/nginx/templates
 out=${NGINX_CONF_DIR:-/tmp/nginx/conf.d}
 
-if [ "${1:-}" = nginx ]; then
-	# nginx waits a little longer than the app's own request timeout, so a stuck request is cut
-	# by the app server (which replaces the worker), not left to race nginx's timeout.
-	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
-	export UPSTREAM_TIMEOUT
-	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
-	for template in "$templates"/*.template; do
+# render DIR OUT: each DIR/*.template into OUT, every ${NAME} in it required to be set.
+render() {
+	for template in "$1"/*.template; do
 		[ -e "$template" ] || continue
 		names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$template" | sort -u | tr -d '${}')
 		for name in $names; do
@@ -23,9 +19,20 @@ if [ "${1:-}" = nginx ]; then
 				exit 64
 			fi
 		done
-		target="$out/$(basename "$template" .template)"
-		envsubst "$(printf '${%s} ' $names)" <"$template" >"$target"
+		envsubst "$(printf '${%s} ' $names)" <"$template" >"$2/$(basename "$template" .template)"
 	done
+}
+
+if [ "${1:-}" = nginx ]; then
+	# nginx waits a little longer than the app's own request timeout, so a stuck request is cut
+	# by the app server (which replaces the worker), not left to race nginx's timeout.
+	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
+	export UPSTREAM_TIMEOUT
+	mkdir -p "$out" /tmp/nginx/server.d /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	render "$templates" "$out"
+	if [ -n "${APP_PREFIX:-}" ]; then
+		render "$templates/prefix" /tmp/nginx/server.d
+	fi
 	case "${APP_SERVER:-}" in
 	uwsgi | gunicorn) ;;
 	*)
@@ -33,7 +40,7 @@ if [ "${1:-}" = nginx ]; then
 		exit 64
 		;;
 	esac
-	echo "nginx: backend=$APP_SERVER socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
+	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}"
 fi
 

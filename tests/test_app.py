@@ -85,6 +85,12 @@ def test_wsgi_server_is_read_from_what_the_server_sets(environ: dict, expected: 
     assert wsgi_server(environ) == expected
 
 
+def test_home_redirects_to_the_page_under_the_mount_point(client: FlaskClient) -> None:
+    response = client.get("/home", base_url="http://localhost/myapp")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/myapp/"
+
+
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz", environ_base={"SERVER_SOFTWARE": "gunicorn/27.0.1"})
     assert response.json == {"status": "ok", "server": "gunicorn"}

@@ -18,6 +18,7 @@ DEFAULTS = {
     "STATIC_MAX_AGE": "1h",
     "LOG_FORMAT": "json",
     "APP_ACCESS_LOG": "off",
+    "APP_PREFIX": "",
 }
 
 
@@ -42,6 +43,10 @@ def test_the_documented_defaults_pass() -> None:
         ("STATIC_MAX_AGE", "forever"),
         ("LOG_FORMAT", "xml"),
         ("APP_ACCESS_LOG", "yes"),
+        ("APP_PREFIX", "/myapp/"),
+        ("APP_PREFIX", "myapp"),
+        ("APP_PREFIX", "/my app"),
+        ("APP_PREFIX", "/a;b"),
         ("APP_WORKERS", ""),
     ],
 )
@@ -51,7 +56,10 @@ def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> Non
     assert found[0].startswith(f"{name}={value!r} must be ")
 
 
-@pytest.mark.parametrize(("name", "value"), [("APP_WORKERS", "8"), ("STATIC_MAX_AGE", "off"), ("MAX_BODY_SIZE", "1g")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("APP_WORKERS", "8"), ("STATIC_MAX_AGE", "off"), ("MAX_BODY_SIZE", "1g"), ("APP_PREFIX", "/myapp/v2")],
+)
 def test_other_good_values_pass(name: str, value: str) -> None:
     assert problems({**DEFAULTS, name: value}) == []
 

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 bp = Blueprint("main", __name__)
 
@@ -46,6 +46,12 @@ def _query_number(name: str, default: float | None, low: float, high: float, *, 
 @bp.get("/")
 def index() -> str:
     return render_template("index.html")
+
+
+@bp.get("/home")
+def home() -> Response:
+    """The page's old address: a redirect, which must stay under the mount point (APP_PREFIX)."""
+    return redirect(url_for("main.index"))
 
 
 @bp.get("/healthz")

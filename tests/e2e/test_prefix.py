@@ -1,0 +1,61 @@
+"""APP_PREFIX: the whole app, static files included, under a sub-path; nothing outside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .stack import BACKENDS, ROOT, Stack, running_stack
+
+PREFIX = "/myapp"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def prefixed(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
+    with running_stack(request.param, APP_PREFIX=PREFIX) as stack:
+        yield stack
+
+
+def test_page_and_its_links_live_under_the_prefix(prefixed: Stack) -> None:
+    page = prefixed.get(f"{PREFIX}/")
+    assert page.status_code == 200
+    assert f'href="{PREFIX}/static/css/app.css"' in page.text
+    assert f'src="{PREFIX}/static/js/app.js"' in page.text
+    assert f'data-url="{PREFIX}/api/whoami"' in page.text
+
+
+def test_static_files_are_served_by_nginx_under_the_prefix(prefixed: Stack) -> None:
+    with prefixed.app_paused():
+        response = prefixed.get(f"{PREFIX}/static/css/app.css", timeout=5)
+    assert response.status_code == 200
+    assert response.content == (ROOT / "app/webapp/static/css/app.css").read_bytes()
+
+
+def test_the_app_sees_the_prefix_as_its_script_root(prefixed: Stack) -> None:
+    info = prefixed.get(f"{PREFIX}/api/whoami").json()
+    assert info["script_root"] == PREFIX
+    assert info["server"] == prefixed.backend
+    assert prefixed.get(f"{PREFIX}/healthz").json() == {"status": "ok", "server": prefixed.backend}
+
+
+def test_redirects_stay_under_the_prefix(prefixed: Stack) -> None:
+    from_app = prefixed.get(f"{PREFIX}/home", allow_redirects=False)
+    assert from_app.status_code == 302
+    assert from_app.headers["Location"] in (f"{PREFIX}/", f"{prefixed.base_url}{PREFIX}/")
+    bare = prefixed.get(PREFIX, allow_redirects=False)
+    assert bare.status_code == 301
+    assert bare.headers["Location"] == f"{PREFIX}/"
+    assert prefixed.get(f"{PREFIX}/home").url == f"{prefixed.base_url}{PREFIX}/"
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/whoami", "/static/css/app.css", "/myapp2/", "/other/myapp/"])
+def test_requests_outside_the_prefix_get_404(prefixed: Stack, path: str) -> None:
+    response = prefixed.get(path, allow_redirects=False)
+    assert response.status_code == 404
+
+
+def test_unknown_path_under_the_prefix_is_the_apps_json_404(prefixed: Stack) -> None:
+    response = prefixed.get(f"{PREFIX}/api/nope")
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
