@@ -28,7 +28,7 @@ up-uwsgi: ## Build and start the stack on uWSGI; returns once it serves
 up-gunicorn: ## Build and start the stack on Gunicorn; returns once it serves
 up-uwsgi up-gunicorn: prereqs
 	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans \
-		|| { docker logs "$$($(COMPOSE) ps --all --quiet config)" 2>&1 | grep '^config: ' >&2; exit 1; }
+		|| { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
 
 .PHONY: down

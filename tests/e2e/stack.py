@@ -40,10 +40,18 @@ def base_image() -> str:
 
 
 def compose(
-    project: str, env: dict[str, str], *args: str, check: bool = True, timeout: float = 300
+    project: str,
+    env: dict[str, str],
+    *args: str,
+    check: bool = True,
+    timeout: float = 300,
+    files: tuple[Path, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run `docker compose` on this repository's compose.yaml, ignoring any .env."""
-    command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project, *args]
+    """Run `docker compose` on this repository's compose.yaml (plus `files`), ignoring any .env."""
+    command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project]
+    for file in (ROOT / "compose.yaml", *files) if files else ():
+        command += ["--file", str(file)]
+    command += args
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode:
         raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
@@ -66,15 +74,16 @@ def build_images(base: str) -> None:
 class Stack:
     """One running stack under its own Compose project name, from images already built."""
 
-    def __init__(self, backend: str, **settings: str) -> None:
+    def __init__(self, backend: str, files: tuple[Path, ...] = (), **settings: str) -> None:
         self.backend = backend
+        self.files = files
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend}
         self.base_url = ""
         self.session = requests.Session()
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return compose(self.project, self.env, *args, check=check, timeout=timeout)
+        return compose(self.project, self.env, *args, check=check, timeout=timeout, files=self.files)
 
     def up(self) -> None:
         result = self.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "180", check=False)
@@ -141,9 +150,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, **settings: str) -> Iterator[Stack]:
+def running_stack(backend: str, files: tuple[Path, ...] = (), **settings: str) -> Iterator[Stack]:
     """Bring a stack up and always take it down, volumes included, whatever happens in between."""
-    stack = Stack(backend, **settings)
+    stack = Stack(backend, files, **settings)
     try:
         stack.up()
         yield stack

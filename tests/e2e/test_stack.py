@@ -110,6 +110,10 @@ def test_body_over_the_limit_gets_413_from_nginx_without_the_app(stack: Stack) -
     with stack.app_paused():
         response = stack.post("/api/echo", data=b"x" * (MAX_BODY_BYTES + 1), timeout=10)
     assert response.status_code == 413
+    assert any(
+        f"client intended to send too large body: {MAX_BODY_BYTES + 1} bytes" in line
+        for line in stack.messages("nginx")
+    )
 
 
 def test_stream_arrives_in_pieces_as_they_are_produced(stack: Stack) -> None:

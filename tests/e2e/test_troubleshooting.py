@@ -1,0 +1,106 @@
+"""Failures provoked on purpose, each checked for the log line README's Troubleshooting names."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .stack import BACKENDS, Stack, running_stack
+
+SOCKET = "/run/app/app.sock"
+
+
+def nginx_errors(stack: Stack) -> list[str]:
+    return [line for line in stack.messages("nginx") if "[error]" in line or "[crit]" in line]
+
+
+@pytest.fixture(params=BACKENDS)
+def broken_socket_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
+    with running_stack(request.param) as stack:
+        yield stack
+
+
+def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(broken_socket_stack: Stack) -> None:
+    stack = broken_socket_stack
+
+    # (13) The socket not writable by nginx's group: a permissions mistake.
+    stack.exec("app", "chmod", "0600", SOCKET)
+    assert stack.get("/api/whoami").status_code == 502
+    assert any(f"connect() to unix:{SOCKET} failed (13: Permission denied)" in line for line in nginx_errors(stack))
+    stack.exec("app", "chmod", "0660", SOCKET)
+    assert stack.get("/api/whoami").status_code == 200
+
+    # (2) No socket at all: the app is not running (a graceful stop removes the socket).
+    stack.compose("stop", "app")
+    assert stack.get("/api/whoami").status_code == 502
+    assert any("(2: No such file or directory)" in line for line in nginx_errors(stack))
+
+    # (111) A socket file nobody listens on: what a killed server leaves until it restarts.
+    bind_and_exit = f"import os, socket; os.umask(0o117); socket.socket(socket.AF_UNIX).bind({SOCKET!r})"
+    stack.compose("run", "--rm", "--no-deps", "--entrypoint", "python3", "app", "-c", bind_and_exit)
+    assert stack.get("/api/whoami").status_code == 502
+    assert any("(111: Connection refused)" in line for line in nginx_errors(stack))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stuck_request_is_cut_and_says_so(images: None, backend: str) -> None:
+    # One thread per worker: in uWSGI 2.0 the harakiri deadline is one per worker, and a request
+    # finishing on another thread (a healthcheck) clears it (unbit/uwsgi#2706), so with threads
+    # a stuck request may run on until nginx's timeout, as under Gunicorn.
+    with running_stack(backend, APP_TIMEOUT="2", APP_THREADS="1") as stack:
+        response = stack.get("/api/slow?seconds=15", timeout=30)
+        errors = nginx_errors(stack)
+        if backend == "uwsgi":
+            # harakiri kills the worker at APP_TIMEOUT; nginx sees the connection close.
+            assert response.status_code == 502
+            assert any("upstream prematurely closed connection" in line for line in errors)
+            assert any("HARAKIRI" in line for line in stack.messages("app"))
+        else:
+            # Gunicorn's gthread timeout only watches the worker's heartbeat, which a busy
+            # thread does not stop; nginx's own limit (APP_TIMEOUT + 5 s) cuts the request.
+            assert response.status_code == 504
+            assert any("upstream timed out (110: Connection timed out)" in line for line in errors)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_full_listen_queue_is_named_in_nginxs_log(images: None, backend: str) -> None:
+    with running_stack(backend, APP_BACKLOG="16", APP_WORKERS="1", APP_THREADS="1") as stack:
+        codes: list[int] = []
+
+        def slow() -> None:
+            codes.append(requests.get(stack.url("/api/slow?seconds=0.3"), timeout=60).status_code)
+
+        clients = [threading.Thread(target=slow) for _ in range(40)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(timeout=90)
+        print(f"{backend}: 40 concurrent slow requests, backlog 16, one thread: {sorted(set(codes))}")
+        assert len(codes) == 40
+        if backend == "uwsgi":
+            # One request in the worker, 16 queued; the rest are refused at connect().
+            assert codes.count(502) > 0
+            assert any("(11: Resource temporarily unavailable)" in line for line in nginx_errors(stack))
+        else:
+            # gthread workers accept connections beyond their threads and queue them in the
+            # worker (up to worker_connections), so the socket's backlog never fills.
+            assert codes == [200] * 40
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_app_that_cannot_import_stops_up_at_once_and_says_why(images: None, backend: str, tmp_path: Path) -> None:
+    override = tmp_path / "broken.yaml"
+    override.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
+    stack = Stack(backend, (override,))
+    try:
+        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
+        assert up.returncode != 0
+        assert "ModuleNotFoundError: No module named 'no_such_module'" in "\n".join(stack.messages("app"))
+        # nginx never started, so nothing ever answered 502 for the broken app.
+        assert stack.state("nginx")["Status"] == "created"
+    finally:
+        stack.down()
