@@ -31,6 +31,16 @@ up-uwsgi up-gunicorn: prereqs
 		|| { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
 
+.PHONY: dev-uwsgi dev-gunicorn
+dev-uwsgi: APP_SERVER = uwsgi
+dev-gunicorn: APP_SERVER = gunicorn
+dev-uwsgi: ## Development mode on uWSGI: source mounted, reload on change, debug pages
+dev-gunicorn: ## Development mode on Gunicorn: source mounted, reload on change, debug pages
+dev-uwsgi dev-gunicorn: prereqs
+	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) --file compose.yaml --file compose.dev.yaml \
+		up --build --detach --wait --remove-orphans || { scripts/explain-up-failure $(COMPOSE); exit 1; }
+	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
+
 .PHONY: down
 down: prereqs ## Stop and remove the stack (containers, network, socket volume)
 	$(COMPOSE) down --volumes --remove-orphans

@@ -76,6 +76,7 @@ RULES: dict[str, Check] = {
     "LOG_FORMAT": one_of("json", "text"),
     "APP_ACCESS_LOG": one_of("on", "off"),
     "APP_PREFIX": prefix,
+    "APP_RELOAD": one_of("on", "off"),
 }
 
 

@@ -15,6 +15,8 @@ if [ "$#" -eq 0 ]; then
 	uwsgi)
 		set -- uwsgi --ini /etc/uwsgi/uwsgi.ini --listen "${APP_BACKLOG:-1024}"
 		[ "${APP_ACCESS_LOG:-off}" = on ] || set -- "$@" --disable-logging
+		# Development only (compose.dev.yaml): reload when a Python module changes.
+		[ "${APP_RELOAD:-off}" = off ] || set -- "$@" --py-autoreload 1
 		if [ -n "${APP_PREFIX:-}" ]; then
 			set -- "$@" --mount "$APP_PREFIX=$WSGI_APP" --manage-script-name
 		else
@@ -30,7 +32,7 @@ if [ "$#" -eq 0 ]; then
 	echo "app: $APP_SERVER serving $WSGI_APP at ${APP_PREFIX:-/} on $APP_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
 		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
 		"keepalive=${APP_KEEPALIVE:-}s max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \
-		"log_format=${LOG_FORMAT:-json}"
+		"log_format=${LOG_FORMAT:-json} reload=${APP_RELOAD:-off}"
 fi
 
 exec "$@"

@@ -46,6 +46,9 @@ keepalive = int(os.environ["APP_KEEPALIVE"])
 # The worker heartbeat file: on tmpfs, never on the container's disk.
 worker_tmp_dir = "/dev/shm"
 
+# Development only (compose.dev.yaml): restart workers when a Python file changes.
+reload = os.environ.get("APP_RELOAD") == "on"
+
 # --- control ------------------------------------------------------------------------------
 # Gunicorn 25+ control socket for `gunicornc` (worker status, graceful reload). Its default is
 # under $HOME, which the app user does not have; keep it private to the container (0600).

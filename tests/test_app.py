@@ -180,6 +180,16 @@ def test_unhandled_error_on_a_page_is_an_html_500_without_traceback(client: Flas
     assert "Traceback" not in text
 
 
+def test_debug_mode_shows_the_traceback_and_only_there(app: Flask) -> None:
+    app.debug = True
+    client = app.test_client()
+    api = client.get("/api/boom")
+    assert api.status_code == 500
+    assert "RuntimeError: secret internals" in api.json["traceback"]
+    page = client.get("/boom").get_data(as_text=True)
+    assert "RuntimeError: secret internals" in page
+
+
 def test_404_is_json_under_api_and_html_elsewhere(client: FlaskClient) -> None:
     assert client.get("/api/nope").json["status"] == 404
     assert client.get("/nope").content_type.startswith("text/html")

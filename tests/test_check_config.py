@@ -19,6 +19,7 @@ DEFAULTS = {
     "LOG_FORMAT": "json",
     "APP_ACCESS_LOG": "off",
     "APP_PREFIX": "",
+    "APP_RELOAD": "off",
 }
 
 

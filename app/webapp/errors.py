@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -24,6 +26,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(error: Exception) -> tuple[Response | str, int]:
-        # The traceback goes to the log, where operators look; the client gets a plain 500.
+        # The traceback goes to the log, where operators look; the client gets a plain 500,
+        # except in debug mode (development only: compose.dev.yaml), where it gets the traceback.
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if app.debug:
+            trace = traceback.format_exc()
+            if _wants_json():
+                return jsonify(error="Internal Server Error", status=500, traceback=trace), 500
+            return render_template("error.html", error=InternalServerError(), code=500, traceback=trace), 500
         return _respond(InternalServerError())

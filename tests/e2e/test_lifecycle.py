@@ -66,3 +66,17 @@ def test_a_bad_setting_stops_up_at_once_naming_the_variable(images: None, backen
             assert stack.state(service)["Status"] == "created", service
     finally:
         stack.down()
+
+
+def test_a_graceful_reload_keeps_the_container_and_serves_again(own_stack: Stack) -> None:
+    stack = own_stack
+    started = stack.state("app")["StartedAt"]
+    stack.compose("kill", "--signal", "SIGHUP", "app")
+    deadline = time.monotonic() + 30
+    while stack.get("/healthz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stack.get("/healthz").json() == {"status": "ok", "server": stack.backend}
+    state = stack.state("app")
+    # pyuwsgi's re-exec once landed outside the virtualenv and took the container down with it.
+    assert (state["StartedAt"], state["Running"]) == (started, True)
+    assert any("reload" in line.lower() for line in stack.messages("app"))

@@ -1,0 +1,68 @@
+"""Development mode (compose.dev.yaml): edit the source, see the change, no restart."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .stack import BACKENDS, ROOT, Stack, running_stack
+
+ADDED_ROUTES = """
+
+@bp.get("/api/dev-probe")
+def dev_probe() -> Response:
+    return jsonify(version=2)
+
+
+@bp.get("/api/dev-boom")
+def dev_boom() -> Response:
+    raise RuntimeError("raised on purpose in development")
+"""
+
+
+@pytest.fixture(params=BACKENDS)
+def dev_stack(request: pytest.FixtureRequest, images: None, tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
+    source = tmp_path / "app"
+    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
+    with running_stack(request.param, (ROOT / "compose.dev.yaml",), APP_SOURCE=str(source)) as stack:
+        yield stack, source
+
+
+def wait_for(stack: Stack, path: str, seconds: float) -> requests.Response:
+    """Poll until `path` answers 200 (bounded): the server reloads in the background."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = stack.get(path)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev_stack: tuple[Stack, Path]) -> None:
+    stack, source = dev_stack
+    started = stack.state("app")["StartedAt"]
+    assert stack.get("/api/dev-probe").status_code == 404
+
+    with (source / "webapp" / "views.py").open("a") as views:
+        views.write(ADDED_ROUTES)
+
+    response = wait_for(stack, "/api/dev-probe", 30)
+    assert response.status_code == 200, stack.logs("app")[-2000:]
+    assert response.json() == {"version": 2}
+
+    boom = stack.get("/api/dev-boom")
+    assert boom.status_code == 500
+    assert "RuntimeError: raised on purpose in development" in boom.json()["traceback"]
+    assert stack.state("app")["StartedAt"] == started, "the container was restarted"
+
+
+def test_static_files_are_served_from_the_source_in_development(dev_stack: tuple[Stack, Path]) -> None:
+    stack, source = dev_stack
+    css = source / "webapp" / "static" / "css" / "app.css"
+    css.write_text(css.read_text() + "\n/* edited */\n")
+    assert stack.get("/static/css/app.css").text.endswith("/* edited */\n")
