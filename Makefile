@@ -4,7 +4,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 MAKEFLAGS += --no-print-directory
 
-COMPOSE ?= docker compose
+DOCKER_COMPOSE ?= docker compose
+# TLS=on (environment or .env) adds compose.tls.yaml to every target: HTTPS on HTTPS_PORT.
+TLS ?= $(shell scripts/setting TLS off)
+COMPOSE_FILES ?= compose.yaml $(if $(filter on,$(TLS)),compose.tls.yaml)
+COMPOSE = $(DOCKER_COMPOSE) $(addprefix --file ,$(COMPOSE_FILES))
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_VENV ?= .venv-bench
@@ -30,6 +34,7 @@ up-uwsgi up-gunicorn: prereqs
 	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans \
 		|| { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
+	@[ "$(TLS)" != on ] || echo "and on https://$$($(COMPOSE) port nginx 8443)/"
 
 .PHONY: dev-uwsgi dev-gunicorn
 dev-uwsgi: APP_SERVER = uwsgi
@@ -37,9 +42,13 @@ dev-gunicorn: APP_SERVER = gunicorn
 dev-uwsgi: ## Development mode on uWSGI: source mounted, reload on change, debug pages
 dev-gunicorn: ## Development mode on Gunicorn: source mounted, reload on change, debug pages
 dev-uwsgi dev-gunicorn: prereqs
-	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) --file compose.yaml --file compose.dev.yaml \
+	$(with_base) APP_SERVER=$(APP_SERVER) $(DOCKER_COMPOSE) $(addprefix --file ,$(COMPOSE_FILES) compose.dev.yaml) \
 		up --build --detach --wait --remove-orphans || { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
+
+.PHONY: certs
+certs: ## Make a development TLS certificate in certs/ (then TLS=on in .env, and make up-*)
+	scripts/make-certs
 
 .PHONY: down
 down: prereqs ## Stop and remove the stack (containers, network, socket volume)

@@ -77,6 +77,7 @@ RULES: dict[str, Check] = {
     "APP_ACCESS_LOG": one_of("on", "off"),
     "APP_PREFIX": prefix,
     "APP_RELOAD": one_of("on", "off"),
+    "TLS": one_of("on", "off"),
 }
 
 

@@ -28,10 +28,28 @@ if [ "${1:-}" = nginx ]; then
 	# by the app server (which replaces the worker), not left to race nginx's timeout.
 	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
 	export UPSTREAM_TIMEOUT
-	mkdir -p "$out" /tmp/nginx/server.d /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	mkdir -p "$out" /tmp/nginx/snippets /tmp/nginx/server.d /tmp/nginx/http-redirect.d \
+		/tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	render "$templates" "$out"
+	render "$templates/snippets" /tmp/nginx/snippets
 	if [ -n "${APP_PREFIX:-}" ]; then
 		render "$templates/prefix" /tmp/nginx/server.d
+	fi
+	if [ "${TLS:-off}" = on ]; then
+		for file in /etc/nginx/tls/tls.crt /etc/nginx/tls/tls.key; do
+			if [ ! -f "$file" ] || [ ! -r "$file" ]; then
+				echo "docker-entrypoint: TLS=on needs a readable $file (make certs, or TLS_CERT/TLS_KEY; nginx runs as UID $(id -u))" >&2
+				exit 64
+			fi
+		done
+		# Redirects name the port clients use, which is the published one, not nginx's 8443.
+		case "${HTTPS_PORT:-443}" in
+		443) HTTPS_PORT_SUFFIX= ;;
+		*) HTTPS_PORT_SUFFIX=":$HTTPS_PORT" ;;
+		esac
+		export HTTPS_PORT_SUFFIX
+		render "$templates/tls" "$out"
+		render "$templates/tls-redirect" /tmp/nginx/http-redirect.d
 	fi
 	case "${APP_SERVER:-}" in
 	uwsgi | gunicorn) ;;
@@ -41,7 +59,8 @@ if [ "${1:-}" = nginx ]; then
 		;;
 	esac
 	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
-		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}"
+		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
+		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT}"
 fi
 
 exec "$@"

@@ -20,6 +20,7 @@ DEFAULTS = {
     "APP_ACCESS_LOG": "off",
     "APP_PREFIX": "",
     "APP_RELOAD": "off",
+    "TLS": "off",
 }
 
 

@@ -1,0 +1,85 @@
+"""TLS mode (compose.tls.yaml, make certs): HTTPS with HTTP/2, redirects, HSTS over TLS only."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .stack import BACKENDS, ROOT, Stack, running_stack
+
+TLS_FILES = (ROOT / "compose.tls.yaml",)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    subprocess.run([ROOT / "scripts" / "make-certs", directory], check=True, capture_output=True, timeout=60)
+    return directory
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def tls_stack(request: pytest.FixtureRequest, images: None, certs: Path) -> Iterator[tuple[Stack, str]]:
+    # A fixed free port, not 0: nginx's redirect names the port clients use, so it must know it.
+    port = str(free_port())
+    settings = {"TLS_CERT": str(certs / "tls.crt"), "TLS_KEY": str(certs / "tls.key"), "HTTPS_PORT": port}
+    with running_stack(request.param, TLS_FILES, **settings) as stack:
+        yield stack, f"https://127.0.0.1:{port}"
+
+
+def test_plain_http_redirects_to_https_without_hsts(tls_stack: tuple[Stack, str]) -> None:
+    stack, https = tls_stack
+    response = stack.get("/api/whoami?x=1", allow_redirects=False)
+    assert response.status_code == 301
+    assert response.headers["Location"] == f"{https}/api/whoami?x=1"
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_https_serves_the_app_which_sees_scheme_https(tls_stack: tuple[Stack, str], certs: Path) -> None:
+    stack, https = tls_stack
+    response = requests.get(f"{https}/api/whoami", verify=certs / "tls.crt", timeout=30)
+    assert response.status_code == 200
+    assert response.json()["scheme"] == "https"
+    assert response.json()["server"] == stack.backend
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    static = requests.get(f"{https}/static/css/app.css", verify=certs / "tls.crt", timeout=30)
+    assert static.status_code == 200
+    assert "Strict-Transport-Security" in static.headers
+
+
+def test_https_negotiates_http2(tls_stack: tuple[Stack, str], certs: Path) -> None:
+    _, https = tls_stack
+    port = int(https.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(certs / "tls.crt"))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "h2"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_missing_certificate_stops_up_instead_of_mounting_a_directory(
+    images: None, backend: str, tmp_path: Path
+) -> None:
+    stack = Stack(backend, TLS_FILES, TLS_CERT=str(tmp_path / "missing.crt"), TLS_KEY=str(tmp_path / "missing.key"))
+    try:
+        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
+        assert up.returncode != 0
+        assert "missing.crt" in up.stderr
+        assert not (tmp_path / "missing.crt").exists()
+    finally:
+        stack.down()
