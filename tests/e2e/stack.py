@@ -13,6 +13,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+# The sample application's package, under app/ (README: "Use it for your own app").
+APP_PACKAGE = "webapp"
+STATIC_DIR = ROOT / "app" / APP_PACKAGE / "static"
 BACKENDS = ("uwsgi", "gunicorn")
 # The stack's documented defaults, pinned here so a developer's .env cannot change what the
 # tests expect (compose runs with --env-file /dev/null).

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .stack import BACKENDS, ROOT, Stack, running_stack
+from .stack import APP_PACKAGE, BACKENDS, ROOT, Stack, running_stack
 
 ADDED_ROUTES = """
 
@@ -48,7 +48,7 @@ def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev
     started = stack.state("app")["StartedAt"]
     assert stack.get("/api/dev-probe").status_code == 404
 
-    with (source / "webapp" / "views.py").open("a") as views:
+    with (source / APP_PACKAGE / "views.py").open("a") as views:
         views.write(ADDED_ROUTES)
 
     response = wait_for(stack, "/api/dev-probe", 30)
@@ -63,6 +63,6 @@ def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev
 
 def test_static_files_are_served_from_the_source_in_development(dev_stack: tuple[Stack, Path]) -> None:
     stack, source = dev_stack
-    css = source / "webapp" / "static" / "css" / "app.css"
+    css = source / APP_PACKAGE / "static" / "css" / "app.css"
     css.write_text(css.read_text() + "\n/* edited */\n")
     assert stack.get("/static/css/app.css").text.endswith("/* edited */\n")

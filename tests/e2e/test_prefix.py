@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .stack import BACKENDS, ROOT, Stack, running_stack
+from .stack import BACKENDS, STATIC_DIR, Stack, running_stack
 
 PREFIX = "/myapp"
 
@@ -29,7 +29,7 @@ def test_static_files_are_served_by_nginx_under_the_prefix(prefixed: Stack) -> N
     with prefixed.app_paused():
         response = prefixed.get(f"{PREFIX}/static/css/app.css", timeout=5)
     assert response.status_code == 200
-    assert response.content == (ROOT / "app/webapp/static/css/app.css").read_bytes()
+    assert response.content == (STATIC_DIR / "css" / "app.css").read_bytes()
 
 
 def test_the_app_sees_the_prefix_as_its_script_root(prefixed: Stack) -> None:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .stack import MAX_BODY_BYTES, ROOT, Stack
+from .stack import MAX_BODY_BYTES, STATIC_DIR, Stack
 
 STATIC_CSS = "/static/css/app.css"
 
@@ -67,7 +67,7 @@ def test_real_client_address_reaches_the_app_and_spoofed_headers_do_not(stack: S
 
 
 def test_static_files_are_served_by_nginx_without_the_app(stack: Stack) -> None:
-    expected = (ROOT / "app/webapp/static/css/app.css").read_bytes()
+    expected = (STATIC_DIR / "css" / "app.css").read_bytes()
     with stack.app_paused():
         response = stack.get(STATIC_CSS, timeout=5)
         missing = stack.get("/static/css/no-such-file.css", timeout=5)
