@@ -8,4 +8,6 @@ if [ "${TLS:-off}" = on ]; then
 else
 	url="http://127.0.0.1:8080${APP_PREFIX:-}/healthz"
 fi
-exec curl --fail --silent --show-error --insecure --output /dev/null --max-time 4 "$url"
+# The user agent keeps these checks out of the access log (nginx.conf, $loggable).
+exec curl --fail --silent --show-error --insecure --output /dev/null --max-time 4 \
+	--user-agent stack-healthcheck "$url"

@@ -34,6 +34,15 @@ def test_anything_else_is_replaced_before_the_app_sees_it(stack: Stack, bad: str
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
 
 
+def test_the_containers_own_healthcheck_is_not_logged_but_an_outside_check_is(stack: Stack) -> None:
+    outside = stack.get("/healthz", headers={"User-Agent": "stack-healthcheck"}).headers["X-Request-ID"]
+    entries = stack.json_messages("nginx")
+    assert any(entry["request_id"] == outside for entry in entries)
+    assert not any(
+        entry.get("user_agent") == "stack-healthcheck" and entry["remote_addr"] == "127.0.0.1" for entry in entries
+    )
+
+
 def test_one_id_is_followed_from_the_response_into_nginx_and_app_logs(stack: Stack) -> None:
     response = stack.post("/api/echo", data=b"trace me")
     trace = response.headers["X-Request-ID"]
