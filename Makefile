@@ -88,12 +88,11 @@ requirements: ## Re-pin app/, bench/ and tests/ requirements (with hashes) from 
 	rm -rf .venv-pip-tools
 	$(PYTHON) -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools
-	cd app && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
-	cd bench && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
-	cd tests && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-		--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
+	# app first: tests/requirements.in is constrained by app/requirements.txt.
+	for dir in app bench tests; do \
+		(cd $$dir && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+			--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt); \
+	done
 	rm -rf .venv-pip-tools
 
 $(BENCH_VENV)/.installed: bench/requirements.txt

@@ -43,10 +43,14 @@ def own_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach `docker compose logs` of every stack a failed test used to its report."""
+    """Attach `docker compose logs` of every stack fixture a failed test used to its report.
+
+    Stacks a test starts itself go through running_stack, which adds their logs to the failure.
+    """
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Stack) and value.base_url:
-                report.sections.append((f"docker compose logs ({value.project})", value.logs()))
+            for candidate in value if isinstance(value, tuple) else (value,):
+                if isinstance(candidate, Stack) and candidate.base_url:
+                    report.sections.append((f"docker compose logs ({candidate.project})", candidate.logs()))
     return report

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,13 @@ class Stack:
         )
         return json.loads(result.stdout)
 
+    def wait_for(self, path: str, seconds: float) -> requests.Response:
+        """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""
+        deadline = time.monotonic() + seconds
+        while (response := self.get(path)).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return response
+
     def url(self, path: str) -> str:
         return self.base_url + path
 
@@ -153,11 +161,22 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, files: tuple[Path, ...] = (), **settings: str) -> Iterator[Stack]:
-    """Bring a stack up and always take it down, volumes included, whatever happens in between."""
+def running_stack(
+    backend: str, files: tuple[Path, ...] = (), *, start: bool = True, **settings: str
+) -> Iterator[Stack]:
+    """A stack, up unless `start` is false, always taken down with its volumes.
+
+    A failure inside the block carries the stack's `docker compose logs`: by the time pytest
+    reports it, the stack is gone.
+    """
     stack = Stack(backend, files, **settings)
     try:
-        stack.up()
+        if start:
+            stack.up()
         yield stack
+    except Exception as error:
+        if not isinstance(error, StackError):  # up() already put the logs in its message
+            error.add_note(f"--- docker compose logs ({stack.project}) ---\n{stack.logs()}")
+        raise
     finally:
         stack.down()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from .stack import APP_PACKAGE, BACKENDS, ROOT, Stack, running_stack
 
@@ -33,16 +31,6 @@ def dev_stack(request: pytest.FixtureRequest, images: None, tmp_path: Path) -> I
         yield stack, source
 
 
-def wait_for(stack: Stack, path: str, seconds: float) -> requests.Response:
-    """Poll until `path` answers 200 (bounded): the server reloads in the background."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = stack.get(path)
-        if response.status_code == 200 or time.monotonic() > deadline:
-            return response
-        time.sleep(0.5)
-
-
 def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev_stack: tuple[Stack, Path]) -> None:
     stack, source = dev_stack
     started = stack.state("app")["StartedAt"]
@@ -51,7 +39,7 @@ def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev
     with (source / APP_PACKAGE / "views.py").open("a") as views:
         views.write(ADDED_ROUTES)
 
-    response = wait_for(stack, "/api/dev-probe", 30)
+    response = stack.wait_for("/api/dev-probe", 30)
     assert response.status_code == 200, stack.logs("app")[-2000:]
     assert response.json() == {"version": 2}
 

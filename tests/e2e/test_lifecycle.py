@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from .stack import BACKENDS, Stack
+from .stack import BACKENDS, Stack, running_stack
 
 
 def test_compose_stop_finishes_the_request_in_flight_and_exits_0(own_stack: Stack) -> None:
@@ -52,8 +52,7 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_bad_setting_stops_up_at_once_naming_the_variable(images: None, backend: str) -> None:
-    stack = Stack(backend, APP_WORKERS="abc", MAX_BODY_SIZE="lots")
-    try:
+    with running_stack(backend, start=False, APP_WORKERS="abc", MAX_BODY_SIZE="lots") as stack:
         up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
         assert up.returncode != 0
         config = stack.state("config")
@@ -64,18 +63,13 @@ def test_a_bad_setting_stops_up_at_once_naming_the_variable(images: None, backen
         # Nothing else ever ran: no restart loop, no 502s from a half-started stack.
         for service in ("app", "nginx"):
             assert stack.state(service)["Status"] == "created", service
-    finally:
-        stack.down()
 
 
 def test_a_graceful_reload_keeps_the_container_and_serves_again(own_stack: Stack) -> None:
     stack = own_stack
     started = stack.state("app")["StartedAt"]
     stack.compose("kill", "--signal", "SIGHUP", "app")
-    deadline = time.monotonic() + 30
-    while stack.get("/healthz").status_code != 200 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert stack.get("/healthz").json() == {"status": "ok", "server": stack.backend}
+    assert stack.wait_for("/healthz", 30).json() == {"status": "ok", "server": stack.backend}
     state = stack.state("app")
     # pyuwsgi's re-exec once landed outside the virtualenv and took the container down with it.
     assert (state["StartedAt"], state["Running"]) == (started, True)

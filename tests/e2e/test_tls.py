@@ -75,8 +75,8 @@ def test_https_negotiates_http2(tls_stack: tuple[Stack, str], certs: Path) -> No
 def test_a_missing_certificate_stops_up_instead_of_mounting_a_directory(
     images: None, backend: str, tmp_path: Path
 ) -> None:
-    stack = Stack(backend, TLS_FILES, TLS_CERT=str(tmp_path / "missing.crt"), TLS_KEY=str(tmp_path / "missing.key"))
-    try:
+    missing = {"TLS_CERT": str(tmp_path / "missing.crt"), "TLS_KEY": str(tmp_path / "missing.key")}
+    with running_stack(backend, TLS_FILES, start=False, **missing) as stack:
         up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
         assert up.returncode != 0
         # Compose names whichever of the two it checks first.
@@ -84,5 +84,3 @@ def test_a_missing_certificate_stops_up_instead_of_mounting_a_directory(
         assert "missing.crt" in up.stderr or "missing.key" in up.stderr
         assert not (tmp_path / "missing.crt").exists()
         assert not (tmp_path / "missing.key").exists()
-    finally:
-        stack.down()

@@ -95,12 +95,9 @@ def test_a_full_listen_queue_is_named_in_nginxs_log(images: None, backend: str) 
 def test_an_app_that_cannot_import_stops_up_at_once_and_says_why(images: None, backend: str, tmp_path: Path) -> None:
     override = tmp_path / "broken.yaml"
     override.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
-    stack = Stack(backend, (override,))
-    try:
+    with running_stack(backend, (override,), start=False) as stack:
         up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
         assert up.returncode != 0
         assert "ModuleNotFoundError: No module named 'no_such_module'" in "\n".join(stack.messages("app"))
         # nginx never started, so nothing ever answered 502 for the broken app.
         assert stack.state("nginx")["Status"] == "created"
-    finally:
-        stack.down()
