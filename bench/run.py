@@ -360,11 +360,13 @@ def main() -> int:
         "backends": {},
         "results": [],
     }
+    measured: list[Result] = []
     for backend in args.backends:
         results, extra = bench_backend(backend, env, args.duration)
         report["backends"][backend] = extra
-        report["results"] += [r.__dict__ for r in results]
-    report["ratios"] = ratios([Result(**r) for r in report["results"]])
+        measured += results
+    report["results"] = [r.__dict__ for r in measured]
+    report["ratios"] = ratios(measured)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
