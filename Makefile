@@ -54,6 +54,11 @@ certs: ## Make a development TLS certificate in certs/ (then TLS=on in .env, and
 down: prereqs ## Stop and remove the stack (containers, network, socket volume)
 	$(COMPOSE) down --volumes --remove-orphans
 
+.PHONY: reload
+reload: prereqs ## Replace the app's workers without dropping a request (re-reads mounted code and server config)
+	$(COMPOSE) kill --signal SIGHUP app
+	@echo "Reloading: new workers take over as the old ones finish their requests (make logs)"
+
 .PHONY: logs
 logs: prereqs ## Follow the logs of every service
 	$(COMPOSE) logs --follow

@@ -56,6 +56,14 @@ def duration(value: str) -> str | None:
     return "must be an nginx time like 30m, 1h or 7d, or off, max or epoch"
 
 
+def timeout(value: str) -> str | None:
+    """nginx time syntax for a timeout: at least a second, at most an hour."""
+    match = re.fullmatch(r"(\d+)(s|m)?", value)
+    if match and 1 <= int(match.group(1)) * (60 if match.group(2) == "m" else 1) <= 3600:
+        return None
+    return "must be an nginx time from 1s to 60m, like 10s or 2m"
+
+
 def prefix(value: str) -> str | None:
     """Empty (serve at /), or a path like /myapp: no trailing slash, nothing nginx would read."""
     if value == "" or re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
@@ -71,6 +79,10 @@ RULES: dict[str, Check] = {
     "APP_TIMEOUT": whole(1, 3600),
     "APP_GRACEFUL_TIMEOUT": whole(1, STOP_GRACE_PERIOD - 1),
     "APP_KEEPALIVE": whole(NGINX_UPSTREAM_KEEPALIVE + 1, 3600),
+    "APP_MAX_REQUESTS": whole(0, 1_000_000_000),
+    "APP_MAX_REQUESTS_JITTER": whole(0, 1_000_000_000),
+    "APP_PIDS_LIMIT": whole(16, 1_000_000),
+    "CLIENT_TIMEOUT": timeout,
     "MAX_BODY_SIZE": size,
     "STATIC_MAX_AGE": duration,
     "LOG_FORMAT": one_of("json", "text"),
@@ -81,8 +93,15 @@ RULES: dict[str, Check] = {
 }
 
 
+def workers(setting: str) -> int:
+    """The number of worker processes APP_WORKERS means (app/docker-entrypoint.sh: auto)."""
+    if setting == "auto":
+        return min(2 * len(os.sched_getaffinity(0)) + 1, 17)
+    return int(setting)
+
+
 def problems(environ: Mapping[str, str]) -> list[str]:
-    """One message per setting that is missing or out of range."""
+    """One message per setting that is missing or out of range, then per bad combination."""
     found = []
     for name, check in RULES.items():
         value = environ.get(name)
@@ -90,6 +109,18 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             found.append(f"{name} is not set")
         elif (reason := check(value)) is not None:
             found.append(f"{name}={value!r} {reason}")
+    if found:
+        return found
+    # Every thread is a task in the container's pids cgroup: a worker has its threads, the main
+    # one and one of the server's; the master and healthchecks need a few more. Past the limit
+    # a worker cannot start its threads, and it fails at boot or on its first request.
+    count, threads = workers(environ["APP_WORKERS"]), int(environ["APP_THREADS"])
+    needed = count * (threads + 2) + 8
+    if needed > int(environ["APP_PIDS_LIMIT"]):
+        found.append(
+            f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "
+            f"(needs at least {needed})"
+        )
     return found
 
 

@@ -3,13 +3,20 @@
 # signal itself. Any other command is run as given: docker compose run app python -m ...
 set -eu
 
-# APP_WORKERS=auto: one worker process per CPU this container may run on.
+# APP_WORKERS=auto: 2 x CPUs + 1 worker processes (each serves one request at a time with the
+# default APP_THREADS=1), at most 17 so that the default APP_MEMORY_LIMIT holds them on a big
+# host. app/check_config.py computes the same number.
 if [ "${APP_WORKERS:-auto}" = auto ]; then
-	APP_WORKERS=$(nproc)
+	APP_WORKERS=$((2 * $(nproc) + 1))
+	[ "$APP_WORKERS" -le 17 ] || APP_WORKERS=17
 	export APP_WORKERS
 fi
 
 if [ "$#" -eq 0 ]; then
+	# uWSGI staggers recycling by worker number (max-requests-delta); spread it over the jitter.
+	# (Here, not above: check-config runs through this script too, with the values unchecked.)
+	APP_MAX_REQUESTS_DELTA=$((${APP_MAX_REQUESTS_JITTER:-0} / APP_WORKERS))
+	export APP_MAX_REQUESTS_DELTA
 	case "${APP_SERVER:-}" in
 	# --listen here, not in uwsgi.ini: uWSGI reads `listen` before expanding $(APP_BACKLOG).
 	uwsgi)
@@ -31,7 +38,8 @@ if [ "$#" -eq 0 ]; then
 	esac
 	echo "app: $APP_SERVER serving $WSGI_APP at ${APP_PREFIX:-/} on $APP_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
 		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
-		"keepalive=${APP_KEEPALIVE:-}s max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \
+		"keepalive=${APP_KEEPALIVE:-}s max_requests=${APP_MAX_REQUESTS:-0}+${APP_MAX_REQUESTS_JITTER:-0}" \
+		"max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \
 		"log_format=${LOG_FORMAT:-json} reload=${APP_RELOAD:-off}"
 fi
 

@@ -4,7 +4,9 @@ Values come from the environment: compose.yaml sets them, .env.example documents
 Settings: https://docs.gunicorn.org/en/stable/settings.html
 """
 
+import faulthandler
 import os
+import sys
 
 # --- application --------------------------------------------------------------------------
 # The one place the WSGI entry point is named is WSGI_APP (app/Dockerfile); uWSGI reads it too.
@@ -30,18 +32,37 @@ if os.environ.get("APP_DIRECT_HTTP"):
     bind.append(os.environ["APP_DIRECT_HTTP"])
 
 # --- workers ------------------------------------------------------------------------------
-# gthread: each worker serves `threads` requests at once and keeps idle keep-alive connections
-# from nginx without tying up a thread.
-worker_class = "gthread"
 workers = int(os.environ["APP_WORKERS"])
 threads = int(os.environ["APP_THREADS"])
+# One request per worker (the default, APP_THREADS=1): sync, the worker nginx's buffering was
+# made for. Its heartbeat stops while it handles a request, so `timeout` below cuts a stuck
+# request and replaces the worker. With threads, gthread serves that many at once and keeps
+# nginx's idle connections open, but its heartbeat comes from the worker's main loop, not the
+# request: a stuck request then runs on until nginx's own timeout (README, Reliability).
+worker_class = "sync" if threads == 1 else "gthread"
 # A request running longer than this gets its worker killed and replaced (uWSGI: harakiri).
 timeout = int(os.environ["APP_TIMEOUT"])
+
+
+def worker_abort(worker: object) -> None:
+    """Runs in a worker the master aborts (SIGABRT) for a request running past `timeout`."""
+    # Where the request was stuck, for whoever reads the log after the 502.
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    # Gunicorn would otherwise answer the request with its own 500 page as the worker exits.
+    # Exiting at once makes nginx answer 502 with the stack's page, as uWSGI's harakiri does.
+    os._exit(1)
+
+
+# Recycle a worker after max_requests plus up to the jitter (random per worker, so they do not
+# all restart at once), to bound slow leaks; it finishes its request first. 0 turns it off.
+max_requests = int(os.environ["APP_MAX_REQUESTS"])
+max_requests_jitter = int(os.environ["APP_MAX_REQUESTS_JITTER"])
 # How long workers get to finish in-flight requests on SIGTERM (docker stop) or a reload; below
 # compose's stop_grace_period so Gunicorn, not Docker's SIGKILL, decides.
 graceful_timeout = int(os.environ["APP_GRACEFUL_TIMEOUT"])
 # nginx keeps idle upstream connections for keepalive_timeout (nginx/templates); Gunicorn must
-# hold them longer, or nginx could send a request down a connection closed under it.
+# hold them longer, or nginx could send a request down a connection closed under it. gthread
+# only: sync answers every request with "Connection: close".
 keepalive = int(os.environ["APP_KEEPALIVE"])
 # The worker heartbeat file: on tmpfs, never on the container's disk.
 worker_tmp_dir = "/dev/shm"
@@ -58,6 +79,10 @@ control_socket = "/tmp/gunicorn.ctl"
 # nginx is the only peer (over the unix socket) and overwrites X-Forwarded-*; Werkzeug's
 # ProxyFix in the app applies them, so Gunicorn need not second-guess them.
 forwarded_allow_ips = "*"
+# From a trusted peer, Gunicorn would also take SCRIPT_NAME and PATH_INFO from request headers
+# of those names (its default forwarder_headers). nginx sends neither, and drops client headers
+# with underscores, but a client must never move the app's mount point: trust none.
+forwarder_headers = ""
 
 # --- logging ------------------------------------------------------------------------------
 # Gunicorn's own request lines only with APP_ACCESS_LOG=on: nginx already logs every request,

@@ -59,7 +59,7 @@ if [ "${1:-}" = nginx ]; then
 		;;
 	esac
 	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
-		"upstream_timeout=$UPSTREAM_TIMEOUT static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
+		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
 		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT}"
 fi
 

@@ -118,6 +118,12 @@ def test_whoami_trusts_exactly_one_proxy_hop(client: FlaskClient) -> None:
     assert info["host"] == "example.org"
 
 
+def test_whoami_lists_the_names_of_the_headers_it_received(client: FlaskClient) -> None:
+    info = client.get("/api/whoami", headers={"X-Custom": "1"}).json
+    assert "X-Custom" in info["headers"]
+    assert info["headers"] == sorted(info["headers"])
+
+
 def test_echo_hashes_the_body(client: FlaskClient) -> None:
     body = bytes(range(256)) * 1000
     assert client.post("/api/echo", data=body).json == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 
-from check_config import RULES, main, problems
+from check_config import RULES, main, problems, workers
 
 DEFAULTS = {
     "APP_SERVER": "uwsgi",
     "APP_WORKERS": "auto",
-    "APP_THREADS": "4",
+    "APP_THREADS": "1",
     "APP_BACKLOG": "1024",
-    "APP_TIMEOUT": "75",
+    "APP_TIMEOUT": "30",
     "APP_GRACEFUL_TIMEOUT": "25",
     "APP_KEEPALIVE": "20",
+    "APP_MAX_REQUESTS": "10000",
+    "APP_MAX_REQUESTS_JITTER": "1000",
+    "APP_PIDS_LIMIT": "256",
+    "CLIENT_TIMEOUT": "10s",
     "MAX_BODY_SIZE": "10m",
     "STATIC_MAX_AGE": "1h",
     "LOG_FORMAT": "json",
@@ -50,6 +58,11 @@ def test_the_documented_defaults_pass() -> None:
         ("APP_PREFIX", "/my app"),
         ("APP_PREFIX", "/a;b"),
         ("APP_WORKERS", ""),
+        ("APP_MAX_REQUESTS", "-5"),
+        ("APP_PIDS_LIMIT", "8"),
+        ("CLIENT_TIMEOUT", "0s"),
+        ("CLIENT_TIMEOUT", "10x"),
+        ("CLIENT_TIMEOUT", "2h"),
     ],
 )
 def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> None:
@@ -89,3 +102,25 @@ def test_main_prints_the_effective_settings_when_all_is_well(
         monkeypatch.setenv(name, value)
     assert main() == 0
     assert capsys.readouterr().out.strip() == "config: " + " ".join(f"{k}={v}" for k, v in DEFAULTS.items())
+
+
+def test_the_defaults_here_are_compose_yamls() -> None:
+    compose = (Path(__file__).resolve().parents[1] / "compose.yaml").read_text()
+    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", compose))
+    assert {name: defaults[name] for name in DEFAULTS if name in defaults} == {
+        name: value for name, value in DEFAULTS.items() if name in defaults
+    }
+
+
+def test_workers_and_threads_must_fit_in_the_pids_limit() -> None:
+    found = problems({**DEFAULTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "256"})
+    assert found == ["APP_PIDS_LIMIT=256 is too low for 16 workers x 16 threads (needs at least 296)"]
+    assert problems({**DEFAULTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "296"}) == []
+
+
+def test_auto_workers_is_twice_the_cpus_plus_one_at_most_17(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert workers("auto") == 5
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert workers("auto") == 17
+    assert workers("3") == 3

@@ -69,6 +69,8 @@ def whoami() -> Response:
         server=wsgi_server(request.environ),
         pid=os.getpid(),
         request_id=request.headers.get("X-Request-ID"),
+        # Names only: what reached the app, for checking what nginx lets through.
+        headers=sorted(request.headers.keys()),
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -123,14 +125,36 @@ class Stack:
 
     def state(self, service: str) -> dict[str, object]:
         """The container's State as `docker inspect` reports it (Status, ExitCode, ...)."""
+        return json.loads(self.inspect(service, "{{json .State}}"))
+
+    def worker_pids(self) -> set[int]:
+        """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
+        script = (
+            "import os\n"
+            "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+            "    try:\n"
+            "        stat = open(f'/proc/{pid}/stat').read()\n"
+            "    except OSError:\n"
+            "        continue\n"
+            "    state, ppid = stat.rsplit(')', 1)[1].split()[:2]\n"
+            "    if ppid == '1' and state != 'Z':\n"
+            "        print(pid)\n"
+        )
+        return {int(pid) for pid in self.exec("app", "python3", "-c", script).split()}
+
+    def host_pid(self, service: str) -> int:
+        """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""
+        return int(self.inspect(service, "{{.State.Pid}}"))
+
+    def inspect(self, service: str, template: str) -> str:
         result = subprocess.run(
-            ["docker", "inspect", "--format", "{{json .State}}", self.container(service)],
+            ["docker", "inspect", "--format", template, self.container(service)],
             capture_output=True,
             text=True,
             check=True,
             timeout=30,
         )
-        return json.loads(result.stdout)
+        return result.stdout.strip()
 
     def wait_for(self, path: str, seconds: float) -> requests.Response:
         """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""
@@ -180,3 +204,37 @@ def running_stack(
         raise
     finally:
         stack.down()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def send(stack: Stack, request: bytes) -> Reply:
+    """Send raw bytes, read the reply until nginx closes the connection."""
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        data = b""
+        try:
+            while chunk := connection.recv(65536):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 "), f"not an HTTP response: {data[:200]!r}"
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    if headers.get("Transfer-Encoding") == "chunked":
+        decoded, rest = b"", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            length = int(size, 16)
+            decoded, rest = decoded + rest[:length], rest[length + 2 :]
+            if not length:
+                break
+        body = decoded
+    return Reply(int(lines[0].split()[1]), headers, body.decode("utf-8", "replace"))
