@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .stack import BACKENDS, Stack, base_image, build_images, running_stack
+from .load import FIGURES
+from .stack import BACKENDS, ROOT, Stack, base_image, build_images, running_stack
 
 HERE = Path(__file__).parent
 
@@ -54,3 +55,15 @@ def pytest_runtest_makereport(
                 if isinstance(candidate, Stack) and candidate.base_url:
                     report.sections.append((f"docker compose logs ({candidate.project})", candidate.logs()))
     return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures the load tests measured, after the results (README, Reliability, quotes them)."""
+    if not FIGURES:
+        return
+    terminalreporter.section("figures measured under load")
+    for line in FIGURES:
+        terminalreporter.line(line)
+    results = ROOT / "test-results"
+    results.mkdir(exist_ok=True)
+    (results / "figures.txt").write_text("\n".join(FIGURES) + "\n")

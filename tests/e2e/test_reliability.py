@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .load import Load, Outcome, steady_load
+from .load import Load, Outcome, figure, steady_load
 from .stack import APP_PACKAGE, BACKENDS, ROOT, Stack, running_stack
 
 NEW_ROUTE = """
@@ -60,7 +60,7 @@ def is_one_replaced(before: set[int], after: set[int]) -> bool:
 
 
 def report(name: str, backend: str, load: Load, extra: str = "") -> None:
-    print(f"\n[{name}] {backend}: {load.summary()}{'; ' + extra if extra else ''}")
+    figure(f"[{name}] {backend}: {load.summary()}{'; ' + extra if extra else ''}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -137,7 +137,7 @@ def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, comman
         done = stack.compose("down", "--volumes", check=False, timeout=120)
     took = time.monotonic() - started
     client.join(timeout=30)
-    print(f"\n[graceful {command}] {stack.backend}: `docker compose {command}` took {took:.1f} s")
+    figure(f"[graceful {command}] {stack.backend}: `docker compose {command}` took {took:.1f} s")
 
     assert done.returncode == 0, done.stderr
     response = result.get("response")
@@ -263,8 +263,8 @@ def test_a_burst_of_300_connections_to_a_slow_endpoint_is_queued_not_refused(own
         client.join(timeout=90)
     took = time.monotonic() - started
     workers = len(stack.worker_pids())
-    print(
-        f"\n[backlog] {stack.backend}: 300 concurrent requests of 0.1 s, {workers} workers: {took:.1f} s, "
+    figure(
+        f"[backlog] {stack.backend}: 300 concurrent requests of 0.1 s, {workers} workers: {took:.1f} s, "
         f"statuses {sorted(set(codes), key=str)}"
     )
     assert codes == [200] * 300
@@ -316,8 +316,8 @@ def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served
         assert b'"bytes":8' in trickled["reply"]  # type: ignore[operator]
         shed = [line for line in stack.json_messages("nginx") if "stalled" in str(line.get("uri"))]
         held = max(float(line["request_time"]) for line in shed)  # type: ignore[arg-type]
-        print(
-            f"\n[slow clients] {backend}: 40 stalled clients cut after at most {held:.2f} s (CLIENT_TIMEOUT 2 s); "
+        figure(
+            f"[slow clients] {backend}: 40 stalled clients cut after at most {held:.2f} s (CLIENT_TIMEOUT 2 s); "
             f"{len(latencies)} requests served meanwhile, slowest {max(latencies) * 1000:.0f} ms"
         )
         assert len(shed) == 40
@@ -366,7 +366,7 @@ def test_the_app_server_holds_idle_connections_longer_than_nginx_does(images: No
         upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/default.conf")
         nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
         lines = stack.exec("app", "python3", "-c", IDLE_PROBE, str(nginx_idle), "18").splitlines()
-        print(f"\n[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
+        figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
         # A request nginx sends down its oldest idle connection is answered...
         assert lines[:2] == ["fresh 200 200", "after-nginx-idle 200"]
         # ...and the probe would have seen Gunicorn close it, had it closed first.

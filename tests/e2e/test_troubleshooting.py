@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from .load import figure
 from .stack import BACKENDS, Stack, running_stack
 
 SOCKET = "/run/app/app.sock"
@@ -95,7 +96,9 @@ def test_a_full_listen_queue_is_named_in_nginxs_log(images: None, backend: str) 
             client.start()
         for client in clients:
             client.join(timeout=90)
-        print(f"{backend}: 40 concurrent slow requests, backlog 16, one worker: {sorted(set(codes))}")
+        figure(
+            f"[full listen queue] {backend}: 40 concurrent slow requests, backlog 16, one worker: {sorted(set(codes))}"
+        )
         assert len(codes) == 40
         # One request in the worker, 16 queued; the rest are refused at connect().
         assert codes.count(502) > 0
