@@ -2,39 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-import requests
 
 from .stack import BACKENDS, Stack, running_stack
-
-
-def test_compose_stop_finishes_the_request_in_flight_and_exits_0(own_stack: Stack) -> None:
-    stack = own_stack
-    result: dict[str, requests.Response | BaseException] = {}
-
-    def slow_request() -> None:
-        try:
-            result["response"] = requests.get(stack.url("/api/slow?seconds=2"), timeout=30)
-        except requests.RequestException as error:
-            result["response"] = error
-
-    client = threading.Thread(target=slow_request)
-    client.start()
-    time.sleep(0.5)  # let the request reach a worker before the stop signal
-    stop = stack.compose("stop", check=False, timeout=120)
-    client.join(timeout=30)
-
-    assert stop.returncode == 0, stop.stderr
-    response = result.get("response")
-    assert isinstance(response, requests.Response), f"in-flight request failed: {response!r}"
-    assert response.status_code == 200
-    assert response.json()["server"] == stack.backend
-    for service in ("app", "nginx"):
-        state = stack.state(service)
-        assert (state["Status"], state["ExitCode"]) == ("exited", 0), f"{service}: {state}"
 
 
 def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack) -> None:
