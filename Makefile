@@ -55,9 +55,9 @@ down: prereqs ## Stop and remove the stack (containers, network, socket volume)
 	$(COMPOSE) down --volumes --remove-orphans
 
 .PHONY: reload
-reload: prereqs ## Replace the app's workers without dropping a request (re-reads mounted code and server config)
-	$(COMPOSE) kill --signal SIGHUP app
-	@echo "Reloading: new workers take over as the old ones finish their requests (make logs)"
+reload: prereqs ## Rebuild the app and replace its container (new code, new settings) without dropping a request
+	$(with_base) $(COMPOSE) build app
+	scripts/rollout $(COMPOSE)
 
 .PHONY: logs
 logs: prereqs ## Follow the logs of every service

@@ -13,6 +13,12 @@ if [ "${APP_WORKERS:-auto}" = auto ]; then
 fi
 
 if [ "$#" -eq 0 ]; then
+	# The server listens on a socket of this container's own, named after its hostname (as
+	# app/healthcheck.py names it), and publishes it at APP_SOCKET once it listens
+	# (app/publish-socket.sh): two containers can then serve side by side while one replaces the
+	# other (make reload).
+	APP_LISTEN_SOCKET="${APP_SOCKET%/*}/app-${HOSTNAME:?}.sock"
+	export APP_LISTEN_SOCKET
 	# uWSGI staggers recycling by worker number (max-requests-delta); spread it over the jitter.
 	# (Here, not above: check-config runs through this script too, with the values unchecked.)
 	APP_MAX_REQUESTS_DELTA=$((${APP_MAX_REQUESTS_JITTER:-0} / APP_WORKERS))
@@ -36,7 +42,7 @@ if [ "$#" -eq 0 ]; then
 		exit 64
 		;;
 	esac
-	echo "app: $APP_SERVER serving $WSGI_APP at ${APP_PREFIX:-/} on $APP_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
+	echo "app: $APP_SERVER serving $WSGI_APP at ${APP_PREFIX:-/} on $APP_LISTEN_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
 		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
 		"keepalive=${APP_KEEPALIVE:-}s max_requests=${APP_MAX_REQUESTS:-0}+${APP_MAX_REQUESTS_JITTER:-0}" \
 		"max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \

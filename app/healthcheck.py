@@ -32,6 +32,13 @@ def uwsgi_packet(path: str) -> bytes:
     return struct.pack("<BHB", 0, len(body), 0) + body
 
 
+def own_socket() -> str:
+    """This container's own socket, named as app/docker-entrypoint.sh names it: healthy means
+    this server answers, whichever container APP_SOCKET points at during a replacement."""
+    public = os.environ.get("APP_SOCKET", "/run/app/app.sock")
+    return os.path.join(os.path.dirname(public), f"app-{socket.gethostname()}.sock")
+
+
 def main() -> int:
     server = os.environ.get("APP_SERVER", "")
     if server == "uwsgi":
@@ -41,7 +48,7 @@ def main() -> int:
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(float(os.environ.get("HEALTHCHECK_TIMEOUT", "3")))
-        sock.connect(os.environ.get("APP_SOCKET", "/run/app/app.sock"))
+        sock.connect(own_socket())
         sock.sendall(request)
         response = b""
         while chunk := sock.recv(65536):

@@ -6,6 +6,7 @@ Settings: https://docs.gunicorn.org/en/stable/settings.html
 
 import faulthandler
 import os
+import subprocess
 import sys
 
 # --- application --------------------------------------------------------------------------
@@ -20,8 +21,9 @@ if os.environ.get("APP_PREFIX"):
 # --- socket -------------------------------------------------------------------------------
 # Shared with nginx through a named volume. umask 0o117 makes the socket 0660: the app user and
 # its group (which nginx's user joins) can connect, nobody else. A stale socket file left by a
-# killed server is removed at bind.
-bind = [f"unix:{os.environ['APP_SOCKET']}"]
+# killed server is removed at bind. It is this container's own (app/docker-entrypoint.sh);
+# post_worker_init, below, publishes it at APP_SOCKET, where nginx connects.
+bind = [f"unix:{os.environ['APP_LISTEN_SOCKET']}"]
 umask = 0o117
 # Connections queued on the socket while every worker is busy; the kernel caps it at the
 # container's net.core.somaxconn (compose.yaml sets both from APP_BACKLOG).
@@ -42,6 +44,17 @@ threads = int(os.environ["APP_THREADS"])
 worker_class = "sync" if threads == 1 else "gthread"
 # A request running longer than this gets its worker killed and replaced (uWSGI: harakiri).
 timeout = int(os.environ["APP_TIMEOUT"])
+
+
+def post_worker_init(worker: object) -> None:
+    """The first worker has imported the app: point APP_SOCKET at this server (publish-socket).
+
+    Not earlier (when_ready): the master listens before any worker has tried to import the app,
+    and a broken new version would take traffic during make reload. Not again: a recycled or
+    reloaded worker must not take the socket back from a container that replaced this one.
+    """
+    if worker.age == 1:  # type: ignore[attr-defined]
+        subprocess.run(["publish-socket"], check=True)
 
 
 def worker_abort(worker: object) -> None:

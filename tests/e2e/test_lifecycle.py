@@ -11,7 +11,7 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
     stack = own_stack
     stack.compose("kill", "--signal", "SIGKILL", "app")
     # SIGKILL gives the server no chance to clean up: the socket file stays behind.
-    assert stack.exec("nginx", "stat", "-c", "%F", "/run/app/app.sock").strip() == "socket"
+    assert stack.exec("nginx", "stat", "-L", "-c", "%F", "/run/app/app.sock").strip() == "socket"
 
     stack.compose("up", "--detach", "--wait", "--wait-timeout", "120", timeout=300)
 

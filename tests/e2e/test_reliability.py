@@ -63,42 +63,71 @@ def report(name: str, backend: str, load: Load, extra: str = "") -> None:
     figure(f"[{name}] {backend}: {load.summary()}{'; ' + extra if extra else ''}")
 
 
+def make_reload(stack: Stack, *files: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`make reload` on this test's stack, with compose.yaml plus `files` and these settings."""
+    compose = f"docker compose --env-file {os.devnull} --project-name {stack.project}"
+    return subprocess.run(
+        [
+            "make",
+            "reload",
+            f"DOCKER_COMPOSE={compose}",
+            f"COMPOSE_FILES={' '.join(map(str, (ROOT / 'compose.yaml', *files)))}",
+        ],
+        cwd=ROOT,
+        env={**stack.env, **settings},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_make_reload_under_load_drops_nothing_and_serves_the_new_code(
+def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
     images: None, backend: str, tmp_path: Path
 ) -> None:
+    # The code is a mounted copy, so the test can change it without building an image.
     source = tmp_path / "app"
     shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
     mounted = tmp_path / "mounted.yaml"
     mounted.write_text(f"services:\n  app:\n    volumes:\n      - {source}:/srv/app:ro\n")
     with running_stack(backend, (mounted,)) as stack:
+        old = stack.container("app")
         assert stack.get("/api/version").status_code == 404
         with (source / APP_PACKAGE / "views.py").open("a") as views:
             views.write(NEW_ROUTE)
-        files = " ".join(str(path) for path in (ROOT / "compose.yaml", mounted))
-        compose = f"docker compose --env-file {os.devnull} --project-name {stack.project}"
         with steady_load(stack) as load:
             assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
-            before = load.pids()
             started = time.monotonic()
-            subprocess.run(
-                ["make", "reload", f"DOCKER_COMPOSE={compose}", f"COMPOSE_FILES={files}"],
-                cwd=ROOT,
-                env=stack.env,
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            # Done when every worker answering is one started by the reload, and has for a while.
-            assert load.wait_until(
-                lambda load: (
-                    load.successes_after(started) > 200 and not {o.pid for o in load.snapshot()[-40:] if o.pid} & before
-                ),
-                60,
-            ), f"the old workers still answer: {load.summary()}"
-        report("reload", backend, load, f"workers before {sorted(before)}, after {sorted(load.pids() - before)}")
+            reload = make_reload(stack, mounted, APP_MAX_REQUESTS="4321")
+            took = time.monotonic() - started
+            assert load.wait_until(lambda load: load.successes_after(started + took) >= 100, 30)
+        report("reload", backend, load, f"make reload took {took:.1f} s")
+        assert reload.returncode == 0, reload.stdout + reload.stderr
         assert load.failures == []
+        new = stack.container("app")
+        assert new.count("\n") == 0, f"not exactly one app container: {new}"
+        assert new != old
         assert stack.get("/api/version").json() == {"version": 2}
+        assert "APP_MAX_REQUESTS=4321" in stack.inspect("app", "{{json .Config.Env}}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_make_reload_of_a_broken_version_leaves_the_old_one_serving(images: None, backend: str, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
+    with running_stack(backend) as stack:
+        old = stack.container("app")
+        with steady_load(stack) as load:
+            assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
+            reload = make_reload(stack, broken)
+            assert load.wait_until(lambda load: len(load.outcomes) >= 200, 30)
+        report("broken reload", backend, load)
+        assert reload.returncode != 0
+        assert "the old container keeps serving" in reload.stderr
+        assert "No module named 'no_such_module'" in reload.stderr
+        assert load.failures == []
+        assert stack.container("app") == old
+        assert stack.get("/healthz").json() == {"status": "ok", "server": backend}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

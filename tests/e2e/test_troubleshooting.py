@@ -42,7 +42,10 @@ def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(broken_socket_s
     assert any("(2: No such file or directory)" in line for line in nginx_errors(stack))
 
     # (111) A socket file nobody listens on: what a killed server leaves until it restarts.
-    bind_and_exit = f"import os, socket; os.umask(0o117); socket.socket(socket.AF_UNIX).bind({SOCKET!r})"
+    # (at the file the link points to: app.sock is a link to the container's own socket)
+    bind_and_exit = (
+        f"import os, socket; os.umask(0o117); socket.socket(socket.AF_UNIX).bind(os.path.realpath({SOCKET!r}))"
+    )
     stack.compose("run", "--rm", "--no-deps", "--entrypoint", "python3", "app", "-c", bind_and_exit)
     assert stack.get("/api/whoami").status_code == 502
     assert any("(111: Connection refused)" in line for line in nginx_errors(stack))
