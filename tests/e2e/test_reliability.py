@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from .load import Load, Outcome, figure, steady_load
-from .stack import APP_PACKAGE, BACKENDS, ROOT, Stack, running_stack
+from .stack import APP_PACKAGE, BACKENDS, ROOT, SOCKET, Stack, running_stack
 
 NEW_ROUTE = """
 
@@ -360,11 +360,11 @@ def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served
 # (its upstream keepalive_timeout, plus a second), one idle past Gunicorn's own keepalive.
 IDLE_PROBE = """
 import http.client, socket, sys, time
-nginx_idle, server_idle = float(sys.argv[1]), float(sys.argv[2])
+path, nginx_idle, server_idle = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 def connect():
     connection = http.client.HTTPConnection("t", timeout=10)
     connection.sock = socket.socket(socket.AF_UNIX)
-    connection.sock.connect("/run/app/app.sock")
+    connection.sock.connect(path)
     return connection
 def ask(connection):
     try:
@@ -394,7 +394,7 @@ def test_the_app_server_holds_idle_connections_longer_than_nginx_does(images: No
             return
         upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/default.conf")
         nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
-        lines = stack.exec("app", "python3", "-c", IDLE_PROBE, str(nginx_idle), "18").splitlines()
+        lines = stack.exec("app", "python3", "-c", IDLE_PROBE, SOCKET, str(nginx_idle), "18").splitlines()
         figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
         # A request nginx sends down its oldest idle connection is answered...
         assert lines[:2] == ["fresh 200 200", "after-nginx-idle 200"]

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .stack import MAX_BODY_BYTES, STATIC_DIR, Stack
+from .stack import MAX_BODY_BYTES, SOCKET, STATIC_DIR, Stack
 
 STATIC_CSS = "/static/css/app.css"
 
@@ -171,10 +171,9 @@ def test_method_not_handled_is_a_json_405(stack: Stack) -> None:
 
 
 def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack: Stack) -> None:
-    # nginx connects to app.sock, a link to the app container's own socket (app/publish-socket.sh).
     hostname = stack.inspect("app", "{{.Config.Hostname}}")
-    assert stack.exec("nginx", "readlink", "/run/app/app.sock").strip() == f"app-{hostname}.sock"
-    mode, uid, gid, kind = stack.exec("nginx", "stat", "-L", "-c", "%a %u %g %F", "/run/app/app.sock").split(maxsplit=3)
+    assert stack.exec("nginx", "readlink", SOCKET).strip() == f"app-{hostname}.sock"
+    mode, uid, gid, kind = stack.exec("nginx", "stat", "-L", "-c", "%a %u %g %F", SOCKET).split(maxsplit=3)
     assert (mode, uid, gid, kind.strip()) == ("660", "10001", "10001", "socket")
     nginx_groups = stack.exec("nginx", "id", "-G").split()
     assert "10001" in nginx_groups

@@ -11,9 +11,7 @@ import pytest
 import requests
 
 from .load import figure
-from .stack import BACKENDS, Stack, running_stack
-
-SOCKET = "/run/app/app.sock"
+from .stack import BACKENDS, SOCKET, Stack, running_stack
 
 
 def nginx_errors(stack: Stack) -> list[str]:
