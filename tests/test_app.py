@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
 
 from webapp import create_app, parse_size
 from webapp.views import wsgi_server
@@ -116,6 +118,7 @@ def test_whoami_trusts_exactly_one_proxy_hop(client: FlaskClient) -> None:
     assert info["remote_addr"] == "198.51.100.7"
     assert info["scheme"] == "https"
     assert info["host"] == "example.org"
+    assert info["url"] == "https://example.org/api/whoami"
 
 
 def test_whoami_lists_the_names_of_the_headers_it_received(client: FlaskClient) -> None:
@@ -199,3 +202,26 @@ def test_debug_mode_shows_the_traceback_and_only_there(app: Flask) -> None:
 def test_404_is_json_under_api_and_html_elsewhere(client: FlaskClient) -> None:
     assert client.get("/api/nope").json["status"] == 404
     assert client.get("/nope").content_type.startswith("text/html")
+
+
+class _Body(io.BytesIO):
+    """A request body that records how much of it was read."""
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/nope", "/api/echo"])
+def test_the_entry_point_reads_the_whole_body_before_answering(path: str) -> None:
+    """An early answer (405, 404) must not leave body bytes unread: nginx would get EPIPE (502)."""
+    from wsgi import app as entry
+
+    body = _Body(b"x" * 300_000)
+    environ = EnvironBuilder(path=path, method="POST", input_stream=body, content_length=300_000).get_environ()
+    started: list[str] = []
+    response = entry.wsgi_app(environ, lambda status, headers, exc_info=None: started.append(status))
+    try:
+        assert body.tell() == 0 or path == "/api/echo"  # nothing read yet by the early answers
+        chunks = list(response)
+    finally:
+        getattr(response, "close", lambda: None)()
+    assert body.tell() == 300_000
+    assert started[0].split()[0] == {"/healthz": "405", "/api/nope": "404", "/api/echo": "200"}[path]
+    assert b"".join(chunks)

@@ -66,6 +66,8 @@ def whoami() -> Response:
         scheme=request.scheme,
         host=request.host,
         script_root=request.script_root,
+        # An absolute link, as url_for builds it for emails and redirects elsewhere.
+        url=url_for("main.whoami", _external=True),
         server=wsgi_server(request.environ),
         pid=os.getpid(),
         request_id=request.headers.get("X-Request-ID"),
