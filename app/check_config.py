@@ -8,6 +8,7 @@ instead of leaving a container in a restart loop. Prints the effective settings 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -17,6 +18,27 @@ from collections.abc import Callable, Mapping
 STOP_GRACE_PERIOD = 30
 # nginx's upstream keepalive_timeout (nginx/templates/default.conf.template).
 NGINX_UPSTREAM_KEEPALIVE = 15
+
+# The uwsgi protocol frames a request's variables with a 16-bit length: nginx refuses (500) to
+# send a bigger packet, and uWSGI's buffer-size cannot exceed it.
+UWSGI_PACKET_MAX = 65535
+# nginx's client_header_buffer_size, the buffer every request head starts in
+# (nginx/templates/default.conf.template).
+NGINX_FIRST_HEADER_BUFFER = 1024
+
+
+def uwsgi_packet_bound(buffer: int, buffers: int, headers: int) -> int:
+    """The largest uwsgi packet nginx can build from a head within its limits.
+
+    Each header line becomes a variable at most 7 bytes longer ("a:" and a bare LF: 3 bytes, as
+    "HTTP_A" with two 2-byte lengths: 10). Three values are sent twice, each at most a buffer
+    long: the path and query (REQUEST_URI, and PATH_INFO or QUERY_STRING), the host (HTTP_HOST
+    from $host, X-Forwarded-Host from the header), and CONTENT_TYPE. nginx's own variables
+    (uwsgi_params, the X-Forwarded-* it sets, the request ID) take well under 1 KiB.
+    """
+    head = NGINX_FIRST_HEADER_BUFFER + buffers * buffer
+    return head + 7 * headers + 3 * buffer + 1024
+
 
 Check = Callable[[str], str | None]
 
@@ -71,6 +93,23 @@ def prefix(value: str) -> str | None:
     return "must be empty or a path like /myapp (letters, digits, . _ ~ -; no trailing slash)"
 
 
+def proxies(value: str) -> str | None:
+    """Empty, or comma-separated IP addresses or networks (CIDR), as nginx's set_real_ip_from takes them."""
+    for item in filter(None, value.split(",")):
+        try:
+            ipaddress.ip_network(item.strip(), strict=True)
+        except ValueError:
+            return f"must be comma-separated addresses or networks like 10.0.0.0/8 ({item.strip()!r} is not one)"
+    return None
+
+
+def rate(value: str) -> str | None:
+    """off, or an nginx request rate: requests per second or per minute."""
+    if value == "off" or re.fullmatch(r"[1-9]\d{0,5}r/[sm]", value):
+        return None
+    return "must be off or a rate like 10r/s or 600r/m"
+
+
 RULES: dict[str, Check] = {
     "APP_SERVER": one_of("uwsgi", "gunicorn"),
     "APP_WORKERS": either(one_of("auto"), whole(1, 256), "auto or a whole number from 1 to 256"),
@@ -90,6 +129,14 @@ RULES: dict[str, Check] = {
     "APP_PREFIX": prefix,
     "APP_RELOAD": one_of("on", "off"),
     "TLS": one_of("on", "off"),
+    # Gunicorn reads a request line of 8190 bytes at most; nginx's buffer holds the line's CRLF too.
+    "REQUEST_HEAD_BUFFER": whole(1024, 8192),
+    "REQUEST_HEAD_BUFFERS": whole(1, 64),
+    "REQUEST_HEADERS_MAX": whole(16, 1000),
+    "TRUSTED_PROXIES": proxies,
+    "RATE_LIMIT": rate,
+    "RATE_LIMIT_BURST": whole(1, 100_000),
+    "CONN_LIMIT": either(one_of("off"), whole(1, 100_000), "off or a whole number from 1 to 100000"),
 }
 
 
@@ -116,6 +163,13 @@ def problems(environ: Mapping[str, str]) -> list[str]:
     # a worker cannot start its threads, and it fails at boot or on its first request.
     count, threads = workers(environ["APP_WORKERS"]), int(environ["APP_THREADS"])
     needed = count * (threads + 2) + 8
+    buffer, buffers = int(environ["REQUEST_HEAD_BUFFER"]), int(environ["REQUEST_HEAD_BUFFERS"])
+    if (bound := uwsgi_packet_bound(buffer, buffers, int(environ["REQUEST_HEADERS_MAX"]))) > UWSGI_PACKET_MAX:
+        found.append(
+            f"REQUEST_HEAD_BUFFER={buffer}, REQUEST_HEAD_BUFFERS={buffers} and REQUEST_HEADERS_MAX="
+            f"{environ['REQUEST_HEADERS_MAX']} let through request heads that uWSGI cannot take "
+            f"(up to {bound} bytes as uwsgi variables, over its {UWSGI_PACKET_MAX}): lower one of them"
+        )
     if needed > int(environ["APP_PIDS_LIMIT"]):
         found.append(
             f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "

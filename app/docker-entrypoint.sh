@@ -22,7 +22,11 @@ if [ "$#" -eq 0 ]; then
 	# uWSGI staggers recycling by worker number (max-requests-delta); spread it over the jitter.
 	# (Here, not above: check-config runs through this script too, with the values unchecked.)
 	APP_MAX_REQUESTS_DELTA=$((${APP_MAX_REQUESTS_JITTER:-0} / APP_WORKERS))
-	export APP_MAX_REQUESTS_DELTA
+	# nginx is the one gate for the request head (nginx/templates/default.conf.template); both
+	# servers must take whatever it lets through: the client's headers (REQUEST_HEADERS_MAX at
+	# most), and what nginx adds itself (uwsgi_params, X-Forwarded-*): fewer than 64.
+	APP_HEADER_FIELDS=$((${REQUEST_HEADERS_MAX:?} + 64))
+	export APP_MAX_REQUESTS_DELTA APP_HEADER_FIELDS
 	case "${APP_SERVER:-}" in
 	# --listen here, not in uwsgi.ini: uWSGI reads `listen` before expanding $(APP_BACKLOG).
 	uwsgi)
@@ -45,7 +49,7 @@ if [ "$#" -eq 0 ]; then
 	echo "app: $APP_SERVER serving $WSGI_APP at ${APP_PREFIX:-/} on $APP_LISTEN_SOCKET: workers=$APP_WORKERS threads=${APP_THREADS:-}" \
 		"backlog=${APP_BACKLOG:-} timeout=${APP_TIMEOUT:-}s graceful=${APP_GRACEFUL_TIMEOUT:-}s" \
 		"keepalive=${APP_KEEPALIVE:-}s max_requests=${APP_MAX_REQUESTS:-0}+${APP_MAX_REQUESTS_JITTER:-0}" \
-		"max_body=${MAX_BODY_SIZE:-} access_log=${APP_ACCESS_LOG:-off}" \
+		"max_body=${MAX_BODY_SIZE:-} header_fields=$APP_HEADER_FIELDS access_log=${APP_ACCESS_LOG:-off}" \
 		"log_format=${LOG_FORMAT:-json} reload=${APP_RELOAD:-off}"
 fi
 

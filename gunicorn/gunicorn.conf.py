@@ -33,6 +33,18 @@ backlog = int(os.environ["APP_BACKLOG"])
 if os.environ.get("APP_DIRECT_HTTP"):
     bind.append(os.environ["APP_DIRECT_HTTP"])
 
+# --- request head -------------------------------------------------------------------------
+# nginx is the one gate for the request head; Gunicorn must take whatever it passes on, or a
+# request nginx accepted gets Gunicorn's own error page. nginx's buffer (REQUEST_HEAD_BUFFER)
+# holds a request line or a header line with its CRLF; APP_HEADER_FIELDS is nginx's
+# REQUEST_HEADERS_MAX plus the headers nginx adds (app/docker-entrypoint.sh). Gunicorn's
+# defaults (4094, 100, 8190) answered a 7 KiB URL with its own 414.
+# Gunicorn counts a header line with its CRLF, as nginx does, and the request line without it.
+# The longest header nginx sends is the client's Host as X-Forwarded-Host, 12 bytes longer.
+limit_request_line = int(os.environ["REQUEST_HEAD_BUFFER"]) - 2
+limit_request_field_size = int(os.environ["REQUEST_HEAD_BUFFER"]) + len("X-Forwarded-Host") - len("Host")
+limit_request_fields = int(os.environ["APP_HEADER_FIELDS"])
+
 # --- workers ------------------------------------------------------------------------------
 workers = int(os.environ["APP_WORKERS"])
 threads = int(os.environ["APP_THREADS"])
@@ -96,6 +108,10 @@ forwarded_allow_ips = "*"
 # of those names (its default forwarder_headers). nginx sends neither, and drops client headers
 # with underscores, but a client must never move the app's mount point: trust none.
 forwarder_headers = ""
+# The scheme is nginx's to decide (X-Forwarded-Proto, applied by ProxyFix); Gunicorn's own reading
+# of X-Forwarded-Ssl and X-Forwarded-Protocol answered a client's contradicting header with its
+# own 400 page. nginx drops those headers too (nginx/templates/backends/gunicorn.conf.template).
+secure_scheme_headers: dict[str, str] = {}
 
 # --- logging ------------------------------------------------------------------------------
 # Gunicorn's own request lines only with APP_ACCESS_LOG=on: nginx already logs every request,

@@ -28,10 +28,25 @@ if [ "${1:-}" = nginx ]; then
 	# by the app server (which replaces the worker), not left to race nginx's timeout.
 	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
 	export UPSTREAM_TIMEOUT
-	mkdir -p "$out" /tmp/nginx/snippets /tmp/nginx/server.d /tmp/nginx/http-redirect.d \
+	# TRUSTED_PROXIES (comma-separated addresses or CIDRs) as realip and geo lines.
+	TRUSTED_PROXIES_REAL_IP=
+	TRUSTED_PROXIES_GEO=
+	for proxy in $(printf '%s' "${TRUSTED_PROXIES:-}" | tr ',' ' '); do
+		TRUSTED_PROXIES_REAL_IP="${TRUSTED_PROXIES_REAL_IP}set_real_ip_from $proxy; "
+		TRUSTED_PROXIES_GEO="${TRUSTED_PROXIES_GEO}$proxy 1; "
+	done
+	# Limits that are off still need a well-formed value where nginx parses one; their empty
+	# key (templates/default.conf.template) is what turns them off.
+	RATE_LIMIT_RATE=${RATE_LIMIT:?docker-entrypoint: RATE_LIMIT is not set}
+	[ "$RATE_LIMIT" != off ] || RATE_LIMIT_RATE=1r/s
+	CONN_LIMIT_COUNT=${CONN_LIMIT:?docker-entrypoint: CONN_LIMIT is not set}
+	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
+	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
+	mkdir -p "$out" /tmp/nginx/snippets /tmp/nginx/backends /tmp/nginx/server.d /tmp/nginx/http-redirect.d \
 		/tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	render "$templates" "$out"
 	render "$templates/snippets" /tmp/nginx/snippets
+	render "$templates/backends" /tmp/nginx/backends
 	if [ -n "${APP_PREFIX:-}" ]; then
 		render "$templates/prefix" /tmp/nginx/server.d
 	fi
@@ -59,6 +74,8 @@ if [ "${1:-}" = nginx ]; then
 		;;
 	esac
 	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
+		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
+		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
 		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT}"
 fi

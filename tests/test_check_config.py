@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from check_config import RULES, main, problems, workers
+from check_config import RULES, UWSGI_PACKET_MAX, main, problems, uwsgi_packet_bound, workers
 
 DEFAULTS = {
     "APP_SERVER": "uwsgi",
@@ -29,6 +29,13 @@ DEFAULTS = {
     "APP_PREFIX": "",
     "APP_RELOAD": "off",
     "TLS": "off",
+    "REQUEST_HEAD_BUFFER": "8192",
+    "REQUEST_HEAD_BUFFERS": "4",
+    "REQUEST_HEADERS_MAX": "100",
+    "TRUSTED_PROXIES": "",
+    "RATE_LIMIT": "off",
+    "RATE_LIMIT_BURST": "20",
+    "CONN_LIMIT": "off",
 }
 
 
@@ -63,6 +70,16 @@ def test_the_documented_defaults_pass() -> None:
         ("CLIENT_TIMEOUT", "0s"),
         ("CLIENT_TIMEOUT", "10x"),
         ("CLIENT_TIMEOUT", "2h"),
+        ("REQUEST_HEAD_BUFFER", "16384"),
+        ("REQUEST_HEADERS_MAX", "5000"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8"),
+        ("TRUSTED_PROXIES", "lb.example"),
+        ("RATE_LIMIT", "10"),
+        ("RATE_LIMIT", "10r/h"),
+        ("RATE_LIMIT", "0r/s"),
+        ("CONN_LIMIT", "0"),
+        ("RATE_LIMIT_BURST", "0"),
     ],
 )
 def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> None:
@@ -73,7 +90,15 @@ def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> Non
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("APP_WORKERS", "8"), ("STATIC_MAX_AGE", "off"), ("MAX_BODY_SIZE", "1g"), ("APP_PREFIX", "/myapp/v2")],
+    [
+        ("APP_WORKERS", "8"),
+        ("STATIC_MAX_AGE", "off"),
+        ("MAX_BODY_SIZE", "1g"),
+        ("APP_PREFIX", "/myapp/v2"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.7, 2001:db8::/32"),
+        ("RATE_LIMIT", "600r/m"),
+        ("CONN_LIMIT", "20"),
+    ],
 )
 def test_other_good_values_pass(name: str, value: str) -> None:
     assert problems({**DEFAULTS, name: value}) == []
@@ -124,3 +149,12 @@ def test_auto_workers_is_twice_the_cpus_plus_one_at_most_17(monkeypatch: pytest.
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     assert workers("auto") == 17
     assert workers("3") == 3
+
+
+def test_request_head_limits_must_fit_a_uwsgi_packet() -> None:
+    """nginx refuses (500) to build a uwsgi packet over 64 KiB: its limits must keep below it."""
+    assert uwsgi_packet_bound(8192, 4, 100) <= UWSGI_PACKET_MAX
+    found = problems({**DEFAULTS, "REQUEST_HEAD_BUFFERS": "6"})
+    assert len(found) == 1
+    assert found[0].startswith("REQUEST_HEAD_BUFFER=8192, REQUEST_HEAD_BUFFERS=6 and REQUEST_HEADERS_MAX=100 ")
+    assert problems({**DEFAULTS, "REQUEST_HEAD_BUFFER": "4096", "REQUEST_HEAD_BUFFERS": "8"}) == []
