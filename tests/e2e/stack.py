@@ -148,6 +148,11 @@ class Stack:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""
         return int(self.inspect(service, "{{.State.Pid}}"))
 
+    def setting(self, service: str, name: str) -> str:
+        """An environment variable as the service's container has it (the tests derive limits from these)."""
+        entries = json.loads(self.inspect(service, "{{json .Config.Env}}"))
+        return dict(entry.split("=", 1) for entry in entries)[name]
+
     def inspect(self, service: str, template: str) -> str:
         result = subprocess.run(
             ["docker", "inspect", "--format", template, self.container(service)],
@@ -210,7 +215,7 @@ def running_stack(
 
 @dataclass
 class Reply:
-    status: int
+    status: int  # 0: the connection closed without an answer
     headers: dict[str, str]
     body: str
 
@@ -226,6 +231,11 @@ def send(stack: Stack, request: bytes) -> Reply:
                 data += chunk
         except (ConnectionResetError, TimeoutError):
             pass
+    if not data:
+        return Reply(0, {}, "")  # closed without an answer
+    # Interim answers (100 Continue to an Expect) come before the real one.
+    while data.startswith(b"HTTP/1.1 1"):
+        data = data.partition(b"\r\n\r\n")[2]
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0].startswith("HTTP/1.1 "), f"not an HTTP response: {data[:200]!r}"

@@ -59,3 +59,32 @@ def test_unknown_path_under_the_prefix_is_the_apps_json_404(prefixed: Stack) -> 
     response = prefixed.get(f"{PREFIX}/api/nope")
     assert response.status_code == 404
     assert response.json()["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "//myapp/api/whoami",
+        "/./myapp/api/whoami",
+        "/x/../myapp/api/whoami",
+        "/%6Dyapp/api/whoami",
+        "/myapp//api/whoami",
+        "/myapp/./api/whoami",
+        "/myapp/%61pi/whoami",
+        "/myapp/api/x/../whoami",
+    ],
+)
+def test_every_spelling_of_the_prefix_gets_the_canonical_resource(prefixed: Stack, spelling: str) -> None:
+    """Gunicorn answered these with its own 500 page (the raw path did not start with SCRIPT_NAME)."""
+    response = prefixed.session.get(prefixed.url(spelling), timeout=30)
+    assert response.status_code == 200, response.text
+    info = response.json()
+    assert (info["script_root"], info["server"]) == (PREFIX, prefixed.backend)
+    assert info["url"].endswith(f"{PREFIX}/api/whoami")
+
+
+@pytest.mark.parametrize("spelling", ["/myapp/../api/whoami", "/%6Dyapp2/api/whoami", "/MYAPP/api/whoami"])
+def test_a_spelling_outside_the_prefix_is_nginxs_404(prefixed: Stack, spelling: str) -> None:
+    response = prefixed.session.get(prefixed.url(spelling), timeout=30)
+    assert response.status_code == 404
+    assert "<h1>404 Not Found</h1>" in response.text
