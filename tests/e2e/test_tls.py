@@ -44,6 +44,11 @@ def test_plain_http_redirects_to_https_without_hsts(tls_stack: tuple[Stack, str]
     assert response.status_code == 301
     assert response.headers["Location"] == f"{https}/api/whoami?x=1"
     assert "Strict-Transport-Security" not in response.headers
+    # The stack's page (JSON under /api/), not nginx's own.
+    assert response.json()["status"] == 301
+    page = stack.get("/", allow_redirects=False)
+    assert (page.status_code, page.headers["Location"]) == (301, f"{https}/")
+    assert "<h1>301 Moved Permanently</h1>" in page.text
 
 
 def test_https_serves_the_app_which_sees_scheme_https(tls_stack: tuple[Stack, str], certs: Path) -> None:
