@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping
 
 # The app container's stop_grace_period in compose.yaml: the graceful timeout must end first.
 STOP_GRACE_PERIOD = 30
-# nginx's upstream keepalive_timeout (nginx/templates/default.conf.template).
+# nginx's upstream keepalive_timeout (nginx/templates/http.conf.template).
 NGINX_UPSTREAM_KEEPALIVE = 15
 
 # The uwsgi protocol frames a request's variables with a 16-bit length: nginx refuses (500) to
 # send a bigger packet, and uWSGI's buffer-size cannot exceed it.
 UWSGI_PACKET_MAX = 65535
 # nginx's client_header_buffer_size, the buffer every request head starts in
-# (nginx/templates/default.conf.template).
+# (nginx/templates/http.conf.template).
 NGINX_FIRST_HEADER_BUFFER = 1024
 
 

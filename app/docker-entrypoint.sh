@@ -22,7 +22,7 @@ if [ "$#" -eq 0 ]; then
 	# uWSGI staggers recycling by worker number (max-requests-delta); spread it over the jitter.
 	# (Here, not above: check-config runs through this script too, with the values unchecked.)
 	APP_MAX_REQUESTS_DELTA=$((${APP_MAX_REQUESTS_JITTER:-0} / APP_WORKERS))
-	# nginx is the one gate for the request head (nginx/templates/default.conf.template); both
+	# nginx is the one gate for the request head (nginx/templates/http.conf.template); both
 	# servers must take whatever it lets through: the client's headers (REQUEST_HEADERS_MAX at
 	# most), and what nginx adds itself (uwsgi_params, X-Forwarded-*): fewer than 64.
 	APP_HEADER_FIELDS=$((${REQUEST_HEADERS_MAX:?} + 64))

@@ -110,7 +110,7 @@ forwarded_allow_ips = "*"
 forwarder_headers = ""
 # The scheme is nginx's to decide (X-Forwarded-Proto, applied by ProxyFix); Gunicorn's own reading
 # of X-Forwarded-Ssl and X-Forwarded-Protocol answered a client's contradicting header with its
-# own 400 page. nginx drops those headers too (nginx/templates/backends/gunicorn.conf.template).
+# own 400 page. nginx drops those headers too (nginx/templates/gunicorn.conf.template).
 secure_scheme_headers: dict[str, str] = {}
 
 # --- logging ------------------------------------------------------------------------------

@@ -1,26 +1,24 @@
 #!/bin/sh
-# Render /etc/nginx/templates/*.template into the runtime config directory, then exec nginx as
-# PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
+# Render /etc/nginx/templates/*.template into /tmp/nginx/conf.d, one file each, then exec nginx
+# as PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
 # stops the container with its name instead of leaving an empty directive, and nginx's own
-# $variables pass through untouched.
+# $variables pass through untouched. An optional piece that is off (prefix.conf without
+# APP_PREFIX, https*.conf without TLS=on) is an empty file: every include names its file.
 set -eu
 
 templates=/etc/nginx/templates
-out=${NGINX_CONF_DIR:-/tmp/nginx/conf.d}
+out=/tmp/nginx/conf.d
 
-# render DIR OUT: each DIR/*.template into OUT, every ${NAME} in it required to be set.
+# render TEMPLATE: into $out, every ${NAME} in it required to be set.
 render() {
-	for template in "$1"/*.template; do
-		[ -e "$template" ] || continue
-		names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$template" | sort -u | tr -d '${}')
-		for name in $names; do
-			if ! printenv "$name" >/dev/null; then
-				echo "docker-entrypoint: $template needs $name, which is not set" >&2
-				exit 64
-			fi
-		done
-		envsubst "$(printf '${%s} ' $names)" <"$template" >"$2/$(basename "$template" .template)"
+	names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$1" | sort -u | tr -d '${}')
+	for name in $names; do
+		if ! printenv "$name" >/dev/null; then
+			echo "docker-entrypoint: $1 needs $name, which is not set" >&2
+			exit 64
+		fi
 	done
+	envsubst "$(printf '${%s} ' $names)" <"$1" >"$out/$(basename "$1" .template)"
 }
 
 if [ "${1:-}" = nginx ]; then
@@ -36,20 +34,13 @@ if [ "${1:-}" = nginx ]; then
 		TRUSTED_PROXIES_GEO="${TRUSTED_PROXIES_GEO}$proxy 1; "
 	done
 	# Limits that are off still need a well-formed value where nginx parses one; their empty
-	# key (templates/default.conf.template) is what turns them off.
+	# key (templates/http.conf.template) is what turns them off.
 	RATE_LIMIT_RATE=${RATE_LIMIT:?docker-entrypoint: RATE_LIMIT is not set}
 	[ "$RATE_LIMIT" != off ] || RATE_LIMIT_RATE=1r/s
 	CONN_LIMIT_COUNT=${CONN_LIMIT:?docker-entrypoint: CONN_LIMIT is not set}
 	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
 	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
-	mkdir -p "$out" /tmp/nginx/snippets /tmp/nginx/backends /tmp/nginx/server.d /tmp/nginx/http-redirect.d \
-		/tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
-	render "$templates" "$out"
-	render "$templates/snippets" /tmp/nginx/snippets
-	render "$templates/backends" /tmp/nginx/backends
-	if [ -n "${APP_PREFIX:-}" ]; then
-		render "$templates/prefix" /tmp/nginx/server.d
-	fi
+	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	if [ "${TLS:-off}" = on ]; then
 		for file in /etc/nginx/tls/tls.crt /etc/nginx/tls/tls.key; do
 			if [ ! -f "$file" ] || [ ! -r "$file" ]; then
@@ -63,9 +54,19 @@ if [ "${1:-}" = nginx ]; then
 		*) HTTPS_PORT_SUFFIX=":$HTTPS_PORT" ;;
 		esac
 		export HTTPS_PORT_SUFFIX
-		render "$templates/tls" "$out"
-		render "$templates/tls-redirect" /tmp/nginx/http-redirect.d
 	fi
+	for template in "$templates"/*.template; do
+		case "$(basename "$template")" in
+		prefix.conf.template) on=${APP_PREFIX:+yes} ;;
+		https*.conf.template) on= && [ "${TLS:-off}" != on ] || on=yes ;;
+		*) on=yes ;;
+		esac
+		if [ -n "$on" ]; then
+			render "$template"
+		else
+			: >"$out/$(basename "$template" .template)"
+		fi
+	done
 	case "${APP_SERVER:-}" in
 	uwsgi | gunicorn) ;;
 	*)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def images() -> None:
     """Both images, built once for the whole session from the current tree."""
     build_images(base_image())
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A development certificate and key (scripts/make-certs) for TLS=on stacks."""
+    directory = tmp_path_factory.mktemp("certs")
+    subprocess.run([ROOT / "scripts" / "make-certs", directory], check=True, capture_output=True, timeout=60)
+    return directory
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -29,6 +29,8 @@ SETTINGS = {
     "IMAGE_TAG": "e2e",
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# The HTTPS overlay (TLS=on).
+TLS_FILES = (ROOT / "compose.tls.yaml",)
 # Where nginx connects: a link to the app container's own socket (app/publish-socket.sh).
 SOCKET = "/run/app/app.sock"
 

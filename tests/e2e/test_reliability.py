@@ -392,7 +392,7 @@ def test_the_app_server_holds_idle_connections_longer_than_nginx_does(images: No
             # healthcheck reads to the end of the stream), so nginx never reuses a connection.
             stack.exec("app", "healthcheck")
             return
-        upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/default.conf")
+        upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/http.conf")
         nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
         lines = stack.exec("app", "python3", "-c", IDLE_PROBE, SOCKET, str(nginx_idle), "18").splitlines()
         figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from .stack import BACKENDS, ROOT, Stack, running_stack
-
-TLS_FILES = (ROOT / "compose.tls.yaml",)
+from .stack import BACKENDS, TLS_FILES, Stack, running_stack
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    subprocess.run([ROOT / "scripts" / "make-certs", directory], check=True, capture_output=True, timeout=60)
-    return directory
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

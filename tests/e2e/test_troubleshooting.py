@@ -75,7 +75,7 @@ def test_with_threads_nginx_cuts_a_stuck_request_with_504(images: None, backend:
             "nginx",
             "sh",
             "-c",
-            "sed -i 's/_read_timeout 65s/_read_timeout 2s/' /tmp/nginx/snippets/app.conf && nginx -s reload",
+            "sed -i 's/_read_timeout 65s/_read_timeout 2s/' /tmp/nginx/conf.d/app.conf && nginx -s reload",
         )
         time.sleep(1)  # nginx's new workers take over
         response = stack.get("/api/slow?seconds=10", timeout=30)
