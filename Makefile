@@ -83,10 +83,32 @@ test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/ and README
 	$(with_base) $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+# What make lint reads: every shell script (by its #! line), Dockerfile and YAML file git tracks,
+# and each combination of compose files the Makefile, the tests and the benchmark use.
+SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(ba)?sh' 2>/dev/null)
+DOCKERFILES = $(shell git ls-files '*Dockerfile')
+YAML_FILES = $(shell git ls-files '*.yaml' '*.yml')
+COMPOSE_COMBINATIONS = compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
+	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml
+
 .PHONY: lint
-lint: $(VENV)/.installed ## Check Python style and formatting (ruff)
+lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
+	$(VENV)/bin/hadolint $(DOCKERFILES)
+	$(VENV)/bin/yamllint --strict $(YAML_FILES)
+	@for combination in $(COMPOSE_COMBINATIONS); do \
+		$(DOCKER_COMPOSE) --env-file /dev/null $$(echo "--file $$combination" | sed 's/+/ --file /g') config --quiet \
+			|| { echo "make: docker compose config failed for $$combination" >&2; exit 1; }; \
+	done
+	@echo "lint: $(words $(SHELL_SCRIPTS)) shell scripts, $(words $(DOCKERFILES)) Dockerfiles, $(words $(YAML_FILES)) YAML files, $(words $(COMPOSE_COMBINATIONS)) compose combinations: clean"
+
+.PHONY: format
+format: $(VENV)/.installed ## Format Python and apply ruff's safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 .PHONY: requirements
 requirements: ## Re-pin app/, bench/ and tests/ requirements (with hashes) from their .in files

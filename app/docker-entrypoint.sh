@@ -17,7 +17,7 @@ if [ "$#" -eq 0 ]; then
 	# app/healthcheck.py names it), and publishes it at APP_SOCKET once it listens
 	# (app/publish-socket.sh): two containers can then serve side by side while one replaces the
 	# other (make reload).
-	APP_LISTEN_SOCKET="${APP_SOCKET%/*}/app-${HOSTNAME:?}.sock"
+	APP_LISTEN_SOCKET="${APP_SOCKET%/*}/app-$(uname -n).sock"
 	export APP_LISTEN_SOCKET
 	# uWSGI staggers recycling by worker number (max-requests-delta); spread it over the jitter.
 	# (Here, not above: check-config runs through this script too, with the values unchecked.)

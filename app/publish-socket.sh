@@ -9,7 +9,7 @@ link=${APP_SOCKET:?}
 # Named as app/docker-entrypoint.sh names APP_LISTEN_SOCKET, from the hostname: `docker exec`
 # (scripts/rollout gives the socket back to an old container this way) does not see the
 # entrypoint's exports.
-target=app-${HOSTNAME:?}.sock
+target=app-$(uname -n).sock
 ln -sfn "$target" "$link.$$.tmp"
 mv -Tf "$link.$$.tmp" "$link"
 echo "publish-socket: $link -> $target"

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from webapp import create_app
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-def read_whole_body(wsgi_app: WSGIApp) -> WSGIApp:
-    """Read what a request handler left of the body before its response goes out.
+class ReadWholeBody:
+    """WSGI middleware: read what a request handler left of the body before its response goes out.
 
     A handler may answer without reading the body (a 405, a 404, a refused upload). If the
     server then answers and closes, nginx, still sending that body, gets EPIPE and turns the
@@ -21,13 +22,14 @@ def read_whole_body(wsgi_app: WSGIApp) -> WSGIApp:
     body while producing it still gets all of it. Requests without a body pass untouched.
     """
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("CONTENT_LENGTH", "") in ("", "0"):
-            return wsgi_app(environ, start_response)
-        body = environ["wsgi.input"]
-        return _after_body(wsgi_app(environ, start_response), body)
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
 
-    return app
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("CONTENT_LENGTH", "") in ("", "0"):
+            return self.wsgi_app(environ, start_response)
+        body = environ["wsgi.input"]
+        return _after_body(self.wsgi_app(environ, start_response), body)
 
 
 def _after_body(response: Iterable[bytes], body: Any) -> Iterator[bytes]:
@@ -47,4 +49,4 @@ def _after_body(response: Iterable[bytes], body: Any) -> Iterator[bytes]:
 
 
 app = create_app()
-app.wsgi_app = read_whole_body(app.wsgi_app)  # type: ignore[method-assign]
+app.wsgi_app = ReadWholeBody(app.wsgi_app)  # type: ignore[method-assign]

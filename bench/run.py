@@ -139,7 +139,9 @@ def time_to_first_200(backend: str, env: dict[str, str]) -> dict[str, float | No
     return {"first_200_s": None if first is None else round(first, 2), "make_returned_s": round(returned, 2)}
 
 
-def run_wrk(env: dict[str, str], api: DockerAPI, ids: dict[str, str], scenario: Scenario, duration: int) -> dict:
+def run_wrk(
+    env: dict[str, str], api: DockerAPI, ids: dict[str, str], scenario: Scenario, duration: int
+) -> dict[str, Any]:
     before = {name: api.cpu_ns(cid) for name, cid in ids.items()}
     started = time.monotonic()
     body = [f"WRK_BODY_BYTES={scenario.body_bytes}"] if scenario.body_bytes else []
@@ -175,7 +177,10 @@ def worker_memory(env: dict[str, str]) -> dict[str, Any]:
     rows = json.loads(compose(env, "exec", "-T", "app", "python3", "-c", probe))
     master = next(row for row in rows if row["pid"] == 1)
     workers = [row for row in rows if row["ppid"] == 1]
-    mean = lambda key: round(sum(w[key] for w in workers) / len(workers) / 1024, 1)  # noqa: E731
+
+    def mean(key: str) -> float:
+        return round(sum(float(w[key]) for w in workers) / len(workers) / 1024, 1)
+
     return {
         "workers": len(workers),
         "master_rss_mib": round(master["rss_kib"] / 1024, 1),

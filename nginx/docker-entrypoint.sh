@@ -11,6 +11,8 @@ out=/tmp/nginx/conf.d
 
 # render TEMPLATE: into $out, every ${NAME} in it required to be set.
 render() {
+	# The ${NAME}s are literal here: what envsubst may replace, and no other.
+	# shellcheck disable=SC2016
 	names=$(grep -o '\${[A-Z][A-Z0-9_]*}' "$1" | sort -u | tr -d '${}')
 	for name in $names; do
 		if ! printenv "$name" >/dev/null; then
@@ -18,6 +20,8 @@ render() {
 			exit 64
 		fi
 	done
+	# One ${NAME} per word of $names (split on purpose); the output is another file.
+	# shellcheck disable=SC2016,SC2086,SC2094
 	envsubst "$(printf '${%s} ' $names)" <"$1" >"$out/$(basename "$1" .template)"
 }
 

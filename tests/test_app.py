@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import EnvironBuilder
+from werkzeug.test import EnvironBuilder, TestResponse
 
 from webapp import create_app, parse_size
 from webapp.views import wsgi_server
@@ -35,6 +37,13 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+def json_of(response: TestResponse) -> Any:
+    """The response's JSON body; a response without one fails here."""
+    body = response.json
+    assert body is not None, response.get_data(as_text=True)
+    return body
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("10m", 10 * 1024**2), ("512k", 512 * 1024), ("1G", 1024**3), ("1048576", 1048576), (" 2M ", 2 * 1024**2)],
@@ -55,7 +64,7 @@ def test_body_limit_comes_from_max_body_size(monkeypatch: pytest.MonkeyPatch) ->
     assert client.post("/api/echo", data=b"x" * 1024).status_code == 200
     response = client.post("/api/echo", data=b"x" * 1025)
     assert response.status_code == 413
-    assert response.json["status"] == 413
+    assert json_of(response)["status"] == 413
 
 
 def test_body_of_exactly_the_limit_is_accepted_when_the_server_terminates_input(
@@ -67,7 +76,7 @@ def test_body_of_exactly_the_limit_is_accepted_when_the_server_terminates_input(
     client = create_app({"TESTING": True}).test_client()
     response = client.post("/api/echo", data=b"x" * 1024, environ_base={"wsgi.input_terminated": True})
     assert response.status_code == 200
-    assert response.json["bytes"] == 1024
+    assert json_of(response)["bytes"] == 1024
 
 
 def test_default_body_limit_is_10_mib(app: Flask) -> None:
@@ -83,7 +92,7 @@ def test_default_body_limit_is_10_mib(app: Flask) -> None:
         ({}, "unknown"),
     ],
 )
-def test_wsgi_server_is_read_from_what_the_server_sets(environ: dict, expected: str) -> None:
+def test_wsgi_server_is_read_from_what_the_server_sets(environ: dict[str, str], expected: str) -> None:
     assert wsgi_server(environ) == expected
 
 
@@ -95,7 +104,7 @@ def test_home_redirects_to_the_page_under_the_mount_point(client: FlaskClient) -
 
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz", environ_base={"SERVER_SOFTWARE": "gunicorn/27.0.1"})
-    assert response.json == {"status": "ok", "server": "gunicorn"}
+    assert json_of(response) == {"status": "ok", "server": "gunicorn"}
 
 
 def test_index_links_static_assets(client: FlaskClient) -> None:
@@ -106,15 +115,17 @@ def test_index_links_static_assets(client: FlaskClient) -> None:
 
 def test_whoami_trusts_exactly_one_proxy_hop(client: FlaskClient) -> None:
     # nginx overwrites these headers, so only their last hop is ever nginx's own.
-    info = client.get(
-        "/api/whoami",
-        headers={
-            "X-Forwarded-For": "203.0.113.1, 198.51.100.7",
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": "example.org",
-        },
-        environ_base={"REMOTE_ADDR": "10.0.0.2"},
-    ).json
+    info = json_of(
+        client.get(
+            "/api/whoami",
+            headers={
+                "X-Forwarded-For": "203.0.113.1, 198.51.100.7",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "example.org",
+            },
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
+    )
     assert info["remote_addr"] == "198.51.100.7"
     assert info["scheme"] == "https"
     assert info["host"] == "example.org"
@@ -122,14 +133,17 @@ def test_whoami_trusts_exactly_one_proxy_hop(client: FlaskClient) -> None:
 
 
 def test_whoami_lists_the_names_of_the_headers_it_received(client: FlaskClient) -> None:
-    info = client.get("/api/whoami", headers={"X-Custom": "1"}).json
+    info = json_of(client.get("/api/whoami", headers={"X-Custom": "1"}))
     assert "X-Custom" in info["headers"]
     assert info["headers"] == sorted(info["headers"])
 
 
 def test_echo_hashes_the_body(client: FlaskClient) -> None:
     body = bytes(range(256)) * 1000
-    assert client.post("/api/echo", data=body).json == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    assert json_of(client.post("/api/echo", data=body)) == {
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
 
 
 def test_stream_yields_numbered_lines(client: FlaskClient) -> None:
@@ -143,7 +157,7 @@ def test_stream_yields_numbered_lines(client: FlaskClient) -> None:
 def test_stream_rejects_bad_parameters(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/stream?{query}")
     assert response.status_code == 400
-    assert response.json["status"] == 400
+    assert json_of(response)["status"] == 400
 
 
 @pytest.mark.parametrize("size", [0, 1, 255, 256, 65536, 1024 * 1024])
@@ -162,7 +176,7 @@ def test_bytes_rejects_bad_sizes(client: FlaskClient, size: str) -> None:
 def test_slow_rejects_out_of_range(client: FlaskClient, seconds: str) -> None:
     response = client.get(f"/api/slow?seconds={seconds}")
     assert response.status_code == 400
-    assert "seconds" in response.json["detail"]
+    assert "seconds" in json_of(response)["detail"]
 
 
 def test_slow_requires_seconds(client: FlaskClient) -> None:
@@ -170,13 +184,13 @@ def test_slow_requires_seconds(client: FlaskClient) -> None:
 
 
 def test_slow_sleeps(client: FlaskClient) -> None:
-    assert client.get("/api/slow?seconds=0").json["slept"] == 0
+    assert json_of(client.get("/api/slow?seconds=0"))["slept"] == 0
 
 
 def test_unhandled_error_is_a_json_500_without_traceback(client: FlaskClient) -> None:
     response = client.get("/api/boom")
     assert response.status_code == 500
-    assert response.json["status"] == 500
+    assert json_of(response)["status"] == 500
     assert "secret internals" not in response.get_data(as_text=True)
 
 
@@ -194,13 +208,13 @@ def test_debug_mode_shows_the_traceback_and_only_there(app: Flask) -> None:
     client = app.test_client()
     api = client.get("/api/boom")
     assert api.status_code == 500
-    assert "RuntimeError: secret internals" in api.json["traceback"]
+    assert "RuntimeError: secret internals" in json_of(api)["traceback"]
     page = client.get("/boom").get_data(as_text=True)
     assert "RuntimeError: secret internals" in page
 
 
 def test_404_is_json_under_api_and_html_elsewhere(client: FlaskClient) -> None:
-    assert client.get("/api/nope").json["status"] == 404
+    assert json_of(client.get("/api/nope"))["status"] == 404
     assert client.get("/nope").content_type.startswith("text/html")
 
 
@@ -216,7 +230,14 @@ def test_the_entry_point_reads_the_whole_body_before_answering(path: str) -> Non
     body = _Body(b"x" * 300_000)
     environ = EnvironBuilder(path=path, method="POST", input_stream=body, content_length=300_000).get_environ()
     started: list[str] = []
-    response = entry.wsgi_app(environ, lambda status, headers, exc_info=None: started.append(status))
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> Callable[[bytes], object]:
+        started.append(status)
+        return lambda data: None
+
+    response = entry.wsgi_app(environ, start_response)
     try:
         assert body.tell() == 0 or path == "/api/echo"  # nothing read yet by the early answers
         chunks = list(response)

@@ -6,9 +6,10 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response as BaseResponse
 
 bp = Blueprint("main", __name__)
 
@@ -16,11 +17,11 @@ _READ_CHUNK = 64 * 1024
 _PATTERN = bytes(range(256))
 
 
-def wsgi_server(environ: dict) -> str:
+def wsgi_server(environ: Mapping[str, object]) -> str:
     """Name the WSGI server running this request, from what the server itself puts in environ."""
     if "uwsgi.version" in environ:
         return "uwsgi"
-    software = environ.get("SERVER_SOFTWARE", "")
+    software = str(environ.get("SERVER_SOFTWARE", ""))
     if software.lower().startswith("gunicorn"):
         return "gunicorn"
     return software.split("/", 1)[0].lower() or "unknown"
@@ -49,7 +50,7 @@ def index() -> str:
 
 
 @bp.get("/home")
-def home() -> Response:
+def home() -> BaseResponse:
     """The page's old address: a redirect, which must stay under the mount point (APP_PREFIX)."""
     return redirect(url_for("main.index"))
 

@@ -129,7 +129,8 @@ class Stack:
 
     def state(self, service: str) -> dict[str, object]:
         """The container's State as `docker inspect` reports it (Status, ExitCode, ...)."""
-        return json.loads(self.inspect(service, "{{json .State}}"))
+        state: dict[str, object] = json.loads(self.inspect(service, "{{json .State}}"))
+        return state
 
     def worker_pids(self) -> set[int]:
         """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
@@ -152,7 +153,7 @@ class Stack:
 
     def setting(self, service: str, name: str) -> str:
         """An environment variable as the service's container has it (the tests derive limits from these)."""
-        entries = json.loads(self.inspect(service, "{{json .Config.Env}}"))
+        entries: list[str] = json.loads(self.inspect(service, "{{json .Config.Env}}"))
         return dict(entry.split("=", 1) for entry in entries)[name]
 
     def inspect(self, service: str, template: str) -> str:

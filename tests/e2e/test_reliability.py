@@ -327,7 +327,7 @@ def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served
 
         trickler = threading.Thread(target=trickle)
         trickler.start()
-        latencies = []
+        latencies: list[float] = []
         while trickler.is_alive() and len(latencies) < 5000:
             started = time.monotonic()
             assert stack.get("/api/whoami", timeout=5).status_code == 200

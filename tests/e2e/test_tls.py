@@ -24,7 +24,7 @@ def tls_stack(request: pytest.FixtureRequest, images: None, certs: Path) -> Iter
     # A fixed free port, not 0: nginx's redirect names the port clients use, so it must know it.
     port = str(free_port())
     settings = {"TLS_CERT": str(certs / "tls.crt"), "TLS_KEY": str(certs / "tls.key"), "HTTPS_PORT": port}
-    with running_stack(request.param, TLS_FILES, **settings) as stack:
+    with running_stack(request.param, TLS_FILES, start=True, **settings) as stack:
         yield stack, f"https://127.0.0.1:{port}"
 
 
@@ -43,12 +43,12 @@ def test_plain_http_redirects_to_https_without_hsts(tls_stack: tuple[Stack, str]
 
 def test_https_serves_the_app_which_sees_scheme_https(tls_stack: tuple[Stack, str], certs: Path) -> None:
     stack, https = tls_stack
-    response = requests.get(f"{https}/api/whoami", verify=certs / "tls.crt", timeout=30)
+    response = requests.get(f"{https}/api/whoami", verify=str(certs / "tls.crt"), timeout=30)
     assert response.status_code == 200
     assert response.json()["scheme"] == "https"
     assert response.json()["server"] == stack.backend
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-    static = requests.get(f"{https}/static/css/app.css", verify=certs / "tls.crt", timeout=30)
+    static = requests.get(f"{https}/static/css/app.css", verify=str(certs / "tls.crt"), timeout=30)
     assert static.status_code == 200
     assert "Strict-Transport-Security" in static.headers
 

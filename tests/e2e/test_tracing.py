@@ -57,7 +57,7 @@ def test_one_id_is_followed_from_the_response_into_nginx_and_app_logs(stack: Sta
     assert nginx[0]["upstream_time"] not in ("", "-")
 
     app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == trace]
-    assert [entry["message"].split(":")[0] for entry in app] == ["echo"]
+    assert [str(entry["message"]).split(":")[0] for entry in app] == ["echo"]
     # By default the WSGI server does not log the request a second time.
     assert not [line for line in stack.messages("app") if f"id={trace}" in line]
 
