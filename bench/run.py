@@ -161,19 +161,7 @@ def run_wrk(
 
 def worker_memory(env: dict[str, str]) -> dict[str, Any]:
     """RSS and PSS (shared pages split among sharers) of the app server's master and workers."""
-    probe = (
-        "import json, os\n"
-        "rows = []\n"
-        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    try:\n"
-        "        status = dict(l.split(':', 1) for l in open(f'/proc/{pid}/status') if ':' in l)\n"
-        "        rollup = dict(l.split(':', 1) for l in open(f'/proc/{pid}/smaps_rollup') if ':' in l)\n"
-        "    except OSError:\n"
-        "        continue\n"
-        "    rows.append({'pid': int(pid), 'ppid': int(status['PPid']), 'rss_kib': int(status['VmRSS'].split()[0]),\n"
-        "                 'pss_kib': int(rollup['Pss'].split()[0])})\n"
-        "print(json.dumps(rows))\n"
-    )
+    probe = (ROOT / "bench" / "probes" / "worker_memory.py").read_text()
     rows = json.loads(compose(env, "exec", "-T", "app", "python3", "-c", probe))
     master = next(row for row in rows if row["pid"] == 1)
     workers = [row for row in rows if row["ppid"] == 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .load import FIGURES
-from .stack import BACKENDS, ROOT, Stack, base_image, build_images, running_stack
+from .stack import BACKENDS, ROOT, Stack, StackFactory, base_image, build_images, running_stack
 
 HERE = Path(__file__).parent
 
@@ -35,6 +36,19 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn, for a test that starts stacks of its own (new_stack)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def new_stack(backend: str, images: None) -> Iterator[StackFactory]:
+    """new_stack(*files, start=True, **settings): a stack of the test's own, down after the test."""
+    with contextlib.ExitStack() as exits:
+        yield StackFactory(backend, exits)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
     """The stack on one backend, shared by every test that only observes it."""
@@ -53,15 +67,19 @@ def own_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach `docker compose logs` of every stack fixture a failed test used to its report.
+    """Attach `docker compose logs` of every stack a failed test used to its report.
 
-    Stacks a test starts itself go through running_stack, which adds their logs to the failure.
+    Stacks a test starts inside a running_stack block get their logs from it.
     """
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
-            for candidate in value if isinstance(value, tuple) else (value,):
-                if isinstance(candidate, Stack) and candidate.base_url:
+            if isinstance(value, StackFactory):
+                stacks: tuple[object, ...] = tuple(value.stacks)
+            else:
+                stacks = value if isinstance(value, tuple) else (value,)
+            for candidate in stacks:
+                if isinstance(candidate, Stack):
                     report.sections.append((f"docker compose logs ({candidate.project})", candidate.logs()))
     return report
 

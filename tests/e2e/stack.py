@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +104,12 @@ class Stack:
         address = self.compose("port", "nginx", "8080").stdout.strip()
         self.base_url = f"http://127.0.0.1:{address.rsplit(':', 1)[1]}"
 
+    def up_fails(self) -> subprocess.CompletedProcess[str]:
+        """Run `up` as make up-* does, which must fail here; the result says why."""
+        result = self.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
+        assert result.returncode != 0, f"`docker compose up` succeeded for {self.project}"
+        return result
+
     def down(self) -> None:
         self.session.close()
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=120)
@@ -132,20 +140,14 @@ class Stack:
         state: dict[str, object] = json.loads(self.inspect(service, "{{json .State}}"))
         return state
 
+    def probe(self, service: str, name: str, *args: str) -> str:
+        """Run tests/e2e/probes/NAME.py with the service's python3 (the app image's), and its output."""
+        program = (Path(__file__).parent / "probes" / f"{name}.py").read_text()
+        return self.exec(service, "python3", "-c", program, *args)
+
     def worker_pids(self) -> set[int]:
         """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
-        script = (
-            "import os\n"
-            "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-            "    try:\n"
-            "        stat = open(f'/proc/{pid}/stat').read()\n"
-            "    except OSError:\n"
-            "        continue\n"
-            "    state, ppid = stat.rsplit(')', 1)[1].split()[:2]\n"
-            "    if ppid == '1' and state != 'Z':\n"
-            "        print(pid)\n"
-        )
-        return {int(pid) for pid in self.exec("app", "python3", "-c", script).split()}
+        return {int(pid) for pid in self.probe("app", "worker_pids").split()}
 
     def host_pid(self, service: str) -> int:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""
@@ -192,6 +194,31 @@ class Stack:
             yield
         finally:
             self.compose("unpause", "app")
+
+
+class StackFactory:
+    """Starts stacks for one test on its backend (the new_stack fixture); all go down after it."""
+
+    def __init__(self, backend: str, exits: contextlib.ExitStack) -> None:
+        self.backend = backend
+        self.exits = exits
+        self.stacks: list[Stack] = []
+
+    def __call__(self, *files: Path, start: bool = True, **settings: str) -> Stack:
+        stack = self.exits.enter_context(running_stack(self.backend, files, start=start, **settings))
+        self.stacks.append(stack)
+        return stack
+
+
+def stack_fixture(*files: Path, **settings: str) -> Any:
+    """A module-scoped fixture: a stack with these settings, once per backend, shared by the module's tests."""
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def fixture(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
+        with running_stack(request.param, files, start=True, **settings) as stack:
+            yield stack
+
+    return fixture
 
 
 @contextlib.contextmanager

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .stack import APP_PACKAGE, BACKENDS, ROOT, Stack, running_stack
+from .stack import APP_PACKAGE, ROOT, Stack, StackFactory
 
 ADDED_ROUTES = """
 
@@ -23,12 +22,12 @@ def dev_boom() -> Response:
 """
 
 
-@pytest.fixture(params=BACKENDS)
-def dev_stack(request: pytest.FixtureRequest, images: None, tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
+@pytest.fixture
+def dev_stack(new_stack: StackFactory, tmp_path: Path) -> tuple[Stack, Path]:
+    """Development mode on a copy of the app's source, which the test edits."""
     source = tmp_path / "app"
     shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
-    with running_stack(request.param, (ROOT / "compose.dev.yaml",), APP_SOURCE=str(source)) as stack:
-        yield stack, source
+    return new_stack(ROOT / "compose.dev.yaml", APP_SOURCE=str(source)), source
 
 
 def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev_stack: tuple[Stack, Path]) -> None:

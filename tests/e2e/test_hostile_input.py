@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from .stack import BACKENDS, Stack, running_stack, send
+from .stack import Stack, send, stack_fixture
 
 BIG = "a" * 9000  # over nginx's large_client_header_buffers (8 KiB per line)
 
@@ -129,11 +128,8 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def logged_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    """The stack with the servers' access logs on: the app's log shows every request it saw."""
-    with running_stack(request.param, APP_ACCESS_LOG="on") as stack:
-        yield stack
+# The stack with the servers' access logs on: the app's log shows every request it saw.
+logged_stack = stack_fixture(APP_ACCESS_LOG="on")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .stack import BACKENDS, SOCKET, Stack, running_stack
+from .stack import SOCKET, Stack, StackFactory
 
 
 def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack) -> None:
@@ -20,19 +18,17 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
     assert response.json()["server"] == stack.backend
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_bad_setting_stops_up_at_once_naming_the_variable(images: None, backend: str) -> None:
-    with running_stack(backend, start=False, APP_WORKERS="abc", MAX_BODY_SIZE="lots") as stack:
-        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
-        assert up.returncode != 0
-        config = stack.state("config")
-        assert (config["Status"], config["ExitCode"]) == ("exited", 78)
-        messages = stack.logs("config")
-        assert "APP_WORKERS='abc' must be auto or a whole number" in messages
-        assert "MAX_BODY_SIZE='lots' must be a size" in messages
-        # Nothing else ever ran: no restart loop, no 502s from a half-started stack.
-        for service in ("app", "nginx"):
-            assert stack.state(service)["Status"] == "created", service
+def test_a_bad_setting_stops_up_at_once_naming_the_variable(new_stack: StackFactory) -> None:
+    stack = new_stack(start=False, APP_WORKERS="abc", MAX_BODY_SIZE="lots")
+    stack.up_fails()
+    config = stack.state("config")
+    assert (config["Status"], config["ExitCode"]) == ("exited", 78)
+    messages = stack.logs("config")
+    assert "APP_WORKERS='abc' must be auto or a whole number" in messages
+    assert "MAX_BODY_SIZE='lots' must be a size" in messages
+    # Nothing else ever ran: no restart loop, no 502s from a half-started stack.
+    for service in ("app", "nginx"):
+        assert stack.state(service)["Status"] == "created", service
 
 
 def test_a_graceful_reload_keeps_the_container_and_serves_again(own_stack: Stack) -> None:

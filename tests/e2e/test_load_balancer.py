@@ -12,28 +12,23 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from .stack import BACKENDS, Stack, running_stack
+from .stack import Stack, stack_fixture
 
 PRIVATE_RANGES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 RATE, BURST, CONNECTIONS = 5, 5, 2
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def balanced(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    with running_stack(
-        request.param,
-        TRUSTED_PROXIES=PRIVATE_RANGES,
-        RATE_LIMIT=f"{RATE}r/s",
-        RATE_LIMIT_BURST=str(BURST),
-        CONN_LIMIT=str(CONNECTIONS),
-        APP_ACCESS_LOG="on",
-    ) as stack:
-        yield stack
+balanced = stack_fixture(
+    TRUSTED_PROXIES=PRIVATE_RANGES,
+    RATE_LIMIT=f"{RATE}r/s",
+    RATE_LIMIT_BURST=str(BURST),
+    CONN_LIMIT=str(CONNECTIONS),
+    APP_ACCESS_LOG="on",
+)
 
 
 def whoami(stack: Stack, forwarded_for: str, **headers: str) -> dict[str, object]:

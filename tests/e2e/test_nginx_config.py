@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import BACKENDS, TLS_FILES, running_stack
+from .stack import TLS_FILES, StackFactory
 
 COMBINATIONS = {
     "plain": {},
@@ -22,15 +22,16 @@ COMBINATIONS = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_the_rendered_config_passes_nginx_t(images: None, certs: Path, backend: str, combination: str) -> None:
+def test_the_rendered_config_passes_nginx_t(
+    new_stack: StackFactory, certs: Path, backend: str, combination: str
+) -> None:
     settings = dict(COMBINATIONS[combination])
     files: tuple[Path, ...] = ()
     if settings.get("TLS") == "on":
         files = TLS_FILES
         settings |= {"TLS_CERT": str(certs / "tls.crt"), "TLS_KEY": str(certs / "tls.key")}
-    with running_stack(backend, files, start=False, **settings) as stack:
-        result = stack.compose("run", "--rm", "--no-deps", "nginx", "nginx", "-t", check=False, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "test is successful" in result.stderr
+    stack = new_stack(*files, start=False, **settings)
+    result = stack.compose("run", "--rm", "--no-deps", "nginx", "nginx", "-t", check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test is successful" in result.stderr

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from .stack import BACKENDS, STATIC_DIR, Stack, running_stack
+from .stack import STATIC_DIR, Stack, stack_fixture
 
 PREFIX = "/myapp"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def prefixed(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    with running_stack(request.param, APP_PREFIX=PREFIX) as stack:
-        yield stack
+prefixed = stack_fixture(APP_PREFIX=PREFIX)
 
 
 def test_page_and_its_links_live_under_the_prefix(prefixed: Stack) -> None:

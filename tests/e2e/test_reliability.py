@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from .load import Load, Outcome, figure, steady_load
-from .stack import APP_PACKAGE, BACKENDS, ROOT, SOCKET, Stack, running_stack
+from .stack import APP_PACKAGE, ROOT, SOCKET, Stack, StackFactory
 
 NEW_ROUTE = """
 
@@ -81,66 +81,65 @@ def make_reload(stack: Stack, *files: Path, **settings: str) -> subprocess.Compl
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
-    images: None, backend: str, tmp_path: Path
+    new_stack: StackFactory, backend: str, tmp_path: Path
 ) -> None:
     # The code is a mounted copy, so the test can change it without building an image.
     source = tmp_path / "app"
     shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
     mounted = tmp_path / "mounted.yaml"
     mounted.write_text(f"services:\n  app:\n    volumes:\n      - {source}:/srv/app:ro\n")
-    with running_stack(backend, (mounted,)) as stack:
-        old = stack.container("app")
-        assert stack.get("/api/version").status_code == 404
-        with (source / APP_PACKAGE / "views.py").open("a") as views:
-            views.write(NEW_ROUTE)
-        with steady_load(stack) as load:
-            assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
-            started = time.monotonic()
-            reload = make_reload(stack, mounted, APP_MAX_REQUESTS="4321")
-            took = time.monotonic() - started
-            assert load.wait_until(lambda load: load.successes_after(started + took) >= 100, 30)
-        report("reload", backend, load, f"make reload took {took:.1f} s")
-        assert reload.returncode == 0, reload.stdout + reload.stderr
-        assert load.failures == []
-        new = stack.container("app")
-        assert new.count("\n") == 0, f"not exactly one app container: {new}"
-        assert new != old
-        assert stack.get("/api/version").json() == {"version": 2}
-        assert "APP_MAX_REQUESTS=4321" in stack.inspect("app", "{{json .Config.Env}}")
+    stack = new_stack(mounted)
+    old = stack.container("app")
+    assert stack.get("/api/version").status_code == 404
+    with (source / APP_PACKAGE / "views.py").open("a") as views:
+        views.write(NEW_ROUTE)
+    with steady_load(stack) as load:
+        assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
+        started = time.monotonic()
+        reload = make_reload(stack, mounted, APP_MAX_REQUESTS="4321")
+        took = time.monotonic() - started
+        assert load.wait_until(lambda load: load.successes_after(started + took) >= 100, 30)
+    report("reload", backend, load, f"make reload took {took:.1f} s")
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    assert load.failures == []
+    new = stack.container("app")
+    assert new.count("\n") == 0, f"not exactly one app container: {new}"
+    assert new != old
+    assert stack.get("/api/version").json() == {"version": 2}
+    assert "APP_MAX_REQUESTS=4321" in stack.inspect("app", "{{json .Config.Env}}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_make_reload_of_a_broken_version_leaves_the_old_one_serving(images: None, backend: str, tmp_path: Path) -> None:
+def test_make_reload_of_a_broken_version_leaves_the_old_one_serving(
+    new_stack: StackFactory, backend: str, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
-    with running_stack(backend) as stack:
-        old = stack.container("app")
-        with steady_load(stack) as load:
-            assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
-            reload = make_reload(stack, broken)
-            assert load.wait_until(lambda load: len(load.outcomes) >= 200, 30)
-        report("broken reload", backend, load)
-        assert reload.returncode != 0
-        assert "the old container keeps serving" in reload.stderr
-        assert "No module named 'no_such_module'" in reload.stderr
-        assert load.failures == []
-        assert stack.container("app") == old
-        assert stack.get("/healthz").json() == {"status": "ok", "server": backend}
+    stack = new_stack()
+    old = stack.container("app")
+    with steady_load(stack) as load:
+        assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
+        reload = make_reload(stack, broken)
+        assert load.wait_until(lambda load: len(load.outcomes) >= 200, 30)
+    report("broken reload", backend, load)
+    assert reload.returncode != 0
+    assert "the old container keeps serving" in reload.stderr
+    assert "No module named 'no_such_module'" in reload.stderr
+    assert load.failures == []
+    assert stack.container("app") == old
+    assert stack.get("/healthz").json() == {"status": "ok", "server": backend}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_workers_recycled_after_max_requests_drop_nothing(images: None, backend: str) -> None:
+def test_workers_recycled_after_max_requests_drop_nothing(new_stack: StackFactory, backend: str) -> None:
     # uWSGI recycles a worker only after it has lived min-worker-lifetime (10 s), hence the wait.
-    with running_stack(backend, APP_WORKERS="2", APP_MAX_REQUESTS="100", APP_MAX_REQUESTS_JITTER="20") as stack:
-        first = stack.worker_pids()
-        with steady_load(stack, max_seconds=60) as load:
-            recycled = load.wait_until(lambda load: len(load.pids() - first) >= 4, 45)
-        report("recycling", backend, load, f"{len(load.pids())} worker PIDs answered")
-        assert recycled, "workers were not recycled"
-        assert load.failures == []
-        assert len(stack.worker_pids()) == 2
+    stack = new_stack(APP_WORKERS="2", APP_MAX_REQUESTS="100", APP_MAX_REQUESTS_JITTER="20")
+    first = stack.worker_pids()
+    with steady_load(stack, max_seconds=60) as load:
+        recycled = load.wait_until(lambda load: len(load.pids() - first) >= 4, 45)
+    report("recycling", backend, load, f"{len(load.pids())} worker PIDs answered")
+    assert recycled, "workers were not recycled"
+    assert load.failures == []
+    assert len(stack.worker_pids()) == 2
 
 
 @pytest.mark.parametrize("command", ["stop", "down"])
@@ -238,37 +237,36 @@ def test_one_dead_worker_is_replaced_while_the_others_serve(own_stack: Stack) ->
     assert_502s_are_the_stacks_page(load.failures, in_flight=1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_stuck_request_is_cut_by_the_app_server_and_nothing_else_notices(images: None, backend: str) -> None:
-    with running_stack(backend, APP_TIMEOUT="3", APP_WORKERS="3") as stack:
-        workers = stack.worker_pids()
-        stuck: dict[str, object] = {}
+def test_a_stuck_request_is_cut_by_the_app_server_and_nothing_else_notices(
+    new_stack: StackFactory, backend: str
+) -> None:
+    stack = new_stack(APP_TIMEOUT="3", APP_WORKERS="3")
+    workers = stack.worker_pids()
+    stuck: dict[str, object] = {}
 
-        def stuck_request() -> None:
-            started = time.monotonic()
-            response = requests.get(stack.url("/api/slow?seconds=30"), timeout=40)
-            stuck.update(response=response, seconds=time.monotonic() - started)
+    def stuck_request() -> None:
+        started = time.monotonic()
+        response = requests.get(stack.url("/api/slow?seconds=30"), timeout=40)
+        stuck.update(response=response, seconds=time.monotonic() - started)
 
-        client = threading.Thread(target=stuck_request)
-        with steady_load(stack, clients=2, max_seconds=30) as load:
-            client.start()
-            client.join(timeout=40)
-        response = stuck["response"]
-        assert isinstance(response, requests.Response)
-        report(
-            "stuck request", backend, load, f"stuck one answered {response.status_code} after {stuck['seconds']:.1f} s"
-        )
+    client = threading.Thread(target=stuck_request)
+    with steady_load(stack, clients=2, max_seconds=30) as load:
+        client.start()
+        client.join(timeout=40)
+    response = stuck["response"]
+    assert isinstance(response, requests.Response)
+    report("stuck request", backend, load, f"stuck one answered {response.status_code} after {stuck['seconds']:.1f} s")
 
-        # The app server's limit (3 s; both check once a second), not nginx's (3 + 5 s), with the
-        # stack's page.
-        assert response.status_code == 502
-        assert response.json()["error"] == "Bad Gateway"
-        assert 2 <= stuck["seconds"] < 7  # type: ignore[operator]
-        assert load.failures == []
-        assert len(load.outcomes) > 100
-        wait_for_replacement(stack, workers)
-        said = "HARAKIRI" if backend == "uwsgi" else "WORKER TIMEOUT"
-        assert any(said in line for line in stack.messages("app"))
+    # The app server's limit (3 s; both check once a second), not nginx's (3 + 5 s), with the
+    # stack's page.
+    assert response.status_code == 502
+    assert response.json()["error"] == "Bad Gateway"
+    assert 2 <= stuck["seconds"] < 7  # type: ignore[operator]
+    assert load.failures == []
+    assert len(load.outcomes) > 100
+    wait_for_replacement(stack, workers)
+    said = "HARAKIRI" if backend == "uwsgi" else "WORKER TIMEOUT"
+    assert any(said in line for line in stack.messages("app"))
 
 
 def test_a_burst_of_300_connections_to_a_slow_endpoint_is_queued_not_refused(own_stack: Stack) -> None:
@@ -299,104 +297,77 @@ def test_a_burst_of_300_connections_to_a_slow_endpoint_is_queued_not_refused(own
     assert codes == [200] * 300
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served(images: None, backend: str) -> None:
+def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served(
+    new_stack: StackFactory, backend: str
+) -> None:
     # One worker: if nginx passed a slow client on, everyone else would wait behind it.
     # The server's access log on: the app's log would show any stalled request that reached it.
-    with running_stack(backend, CLIENT_TIMEOUT="2s", APP_WORKERS="1", APP_ACCESS_LOG="on") as stack:
-        port = int(stack.base_url.rsplit(":", 1)[1])
-        stalled = []
-        for _ in range(20):
-            head = socket.create_connection(("127.0.0.1", port), timeout=15)
-            head.sendall(b"GET /api/whoami?stalled-head HTTP/1.1\r\nHost: t\r\nX-Half: ")
-            body = socket.create_connection(("127.0.0.1", port), timeout=15)
-            body.sendall(b"POST /api/echo?stalled-body HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nabc")
-            stalled += [head, body]
+    stack = new_stack(CLIENT_TIMEOUT="2s", APP_WORKERS="1", APP_ACCESS_LOG="on")
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    stalled = []
+    for _ in range(20):
+        head = socket.create_connection(("127.0.0.1", port), timeout=15)
+        head.sendall(b"GET /api/whoami?stalled-head HTTP/1.1\r\nHost: t\r\nX-Half: ")
+        body = socket.create_connection(("127.0.0.1", port), timeout=15)
+        body.sendall(b"POST /api/echo?stalled-body HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nabc")
+        stalled += [head, body]
 
-        trickled: dict[str, object] = {}
+    trickled: dict[str, object] = {}
 
-        def trickle() -> None:
-            # A byte every 0.5 s never pauses past the timeout: nginx keeps reading, the app waits
-            # for nothing, and gets the body whole at the end.
-            with socket.create_connection(("127.0.0.1", port), timeout=15) as slow:
-                slow.sendall(b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\nConnection: close\r\n\r\n")
-                for byte in b"trickled":
-                    time.sleep(0.5)
-                    slow.sendall(bytes([byte]))
-                trickled["reply"] = slow.recv(65536)
+    def trickle() -> None:
+        # A byte every 0.5 s never pauses past the timeout: nginx keeps reading, the app waits
+        # for nothing, and gets the body whole at the end.
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as slow:
+            slow.sendall(b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\nConnection: close\r\n\r\n")
+            for byte in b"trickled":
+                time.sleep(0.5)
+                slow.sendall(bytes([byte]))
+            trickled["reply"] = slow.recv(65536)
 
-        trickler = threading.Thread(target=trickle)
-        trickler.start()
-        latencies: list[float] = []
-        while trickler.is_alive() and len(latencies) < 5000:
-            started = time.monotonic()
-            assert stack.get("/api/whoami", timeout=5).status_code == 200
-            latencies.append(time.monotonic() - started)
-        trickler.join(timeout=15)
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    latencies: list[float] = []
+    while trickler.is_alive() and len(latencies) < 5000:
+        started = time.monotonic()
+        assert stack.get("/api/whoami", timeout=5).status_code == 200
+        latencies.append(time.monotonic() - started)
+    trickler.join(timeout=15)
 
-        for connection in stalled:
-            try:
-                data = connection.recv(65536)  # b"": nginx closed it; it answers a timeout with no page
-            except ConnectionResetError:  # reset_timedout_connection
-                data = b""
-            connection.close()
-            assert data == b""
-        assert b"HTTP/1.1 200 OK" in trickled["reply"]  # type: ignore[operator]
-        assert b'"bytes":8' in trickled["reply"]  # type: ignore[operator]
-        shed = [line for line in stack.json_messages("nginx") if "stalled" in str(line.get("uri"))]
-        held = max(float(line["request_time"]) for line in shed)  # type: ignore[arg-type]
-        figure(
-            f"[slow clients] {backend}: 40 stalled clients cut after at most {held:.2f} s (CLIENT_TIMEOUT 2 s); "
-            f"{len(latencies)} requests served meanwhile, slowest {max(latencies) * 1000:.0f} ms"
-        )
-        assert len(shed) == 40
-        assert {(line["status"], line["upstream_time"]) for line in shed} == {(408, "")}
-        assert held < 3
-        assert max(latencies) < 1
-        assert not [line for line in stack.messages("app") if "stalled" in line]
-
-
-# Two keep-alive connections to Gunicorn, as nginx holds them: one idle for nginx's longest
-# (its upstream keepalive_timeout, plus a second), one idle past Gunicorn's own keepalive.
-IDLE_PROBE = """
-import http.client, socket, sys, time
-path, nginx_idle, server_idle = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-def connect():
-    connection = http.client.HTTPConnection("t", timeout=10)
-    connection.sock = socket.socket(socket.AF_UNIX)
-    connection.sock.connect(path)
-    return connection
-def ask(connection):
-    try:
-        connection.request("GET", "/healthz")
-        response = connection.getresponse()
-        response.read()
-        return str(response.status)
-    except (http.client.RemoteDisconnected, ConnectionError) as error:
-        return type(error).__name__
-first, second = connect(), connect()
-print("fresh", ask(first), ask(second))
-time.sleep(nginx_idle + 1)
-print("after-nginx-idle", ask(first))
-time.sleep(server_idle - nginx_idle + 1)
-print("after-server-idle", ask(second))
-"""
+    for connection in stalled:
+        try:
+            data = connection.recv(65536)  # b"": nginx closed it; it answers a timeout with no page
+        except ConnectionResetError:  # reset_timedout_connection
+            data = b""
+        connection.close()
+        assert data == b""
+    assert b"HTTP/1.1 200 OK" in trickled["reply"]  # type: ignore[operator]
+    assert b'"bytes":8' in trickled["reply"]  # type: ignore[operator]
+    shed = [line for line in stack.json_messages("nginx") if "stalled" in str(line.get("uri"))]
+    held = max(float(line["request_time"]) for line in shed)  # type: ignore[arg-type]
+    figure(
+        f"[slow clients] {backend}: 40 stalled clients cut after at most {held:.2f} s (CLIENT_TIMEOUT 2 s); "
+        f"{len(latencies)} requests served meanwhile, slowest {max(latencies) * 1000:.0f} ms"
+    )
+    assert len(shed) == 40
+    assert {(line["status"], line["upstream_time"]) for line in shed} == {(408, "")}
+    assert held < 3
+    assert max(latencies) < 1
+    assert not [line for line in stack.messages("app") if "stalled" in line]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_the_app_server_holds_idle_connections_longer_than_nginx_does(images: None, backend: str) -> None:
+def test_the_app_server_holds_idle_connections_longer_than_nginx_does(new_stack: StackFactory, backend: str) -> None:
     # With threads Gunicorn runs gthread, which keeps nginx's connections alive.
-    with running_stack(backend, APP_THREADS="4", APP_KEEPALIVE="18") as stack:
-        if backend == "uwsgi":
-            # The uwsgi protocol has no keep-alive: the server closes after every response (the
-            # healthcheck reads to the end of the stream), so nginx never reuses a connection.
-            stack.exec("app", "healthcheck")
-            return
-        upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/http.conf")
-        nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
-        lines = stack.exec("app", "python3", "-c", IDLE_PROBE, SOCKET, str(nginx_idle), "18").splitlines()
-        figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
-        # A request nginx sends down its oldest idle connection is answered...
-        assert lines[:2] == ["fresh 200 200", "after-nginx-idle 200"]
-        # ...and the probe would have seen Gunicorn close it, had it closed first.
-        assert lines[2].split()[1] in {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"}, lines
+    stack = new_stack(APP_THREADS="4", APP_KEEPALIVE="18")
+    if backend == "uwsgi":
+        # The uwsgi protocol has no keep-alive: the server closes after every response (the
+        # healthcheck reads to the end of the stream), so nginx never reuses a connection.
+        stack.exec("app", "healthcheck")
+        return
+    upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/http.conf")
+    nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
+    lines = stack.probe("app", "idle_upstream", SOCKET, str(nginx_idle), "18").splitlines()
+    figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
+    # A request nginx sends down its oldest idle connection is answered...
+    assert lines[:2] == ["fresh 200 200", "after-nginx-idle 200"]
+    # ...and the probe would have seen Gunicorn close it, had it closed first.
+    assert lines[2].split()[1] in {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"}, lines

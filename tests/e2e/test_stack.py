@@ -181,32 +181,8 @@ def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack
     assert stack.exec("app", "id", "-u").strip() == "10001"
 
 
-# Lists the listening TCP sockets held by any process in the container. Docker's embedded DNS
-# listens on 127.0.0.11 inside every container on a user-defined network, but from dockerd, not
-# from a process of the container, so it does not count against the app.
-_LISTENERS_BY_PROCESS = """
-import glob, os
-listening = set()
-for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-    for row in open(table).read().splitlines()[1:]:
-        fields = row.split()
-        if fields[3] == "0A":
-            listening.add(fields[9])
-pids, held = set(), set()
-for fd in glob.glob("/proc/[0-9]*/fd/*"):
-    try:
-        target = os.readlink(fd)
-    except OSError:
-        continue
-    pids.add(fd.split("/")[2])
-    if target.startswith("socket:["):
-        held.add(target[8:-1])
-print(len(pids), *sorted(listening & held))
-"""
-
-
 def test_app_listens_on_no_tcp_port_and_publishes_none(stack: Stack) -> None:
-    processes, *listeners = stack.exec("app", "python3", "-c", _LISTENERS_BY_PROCESS).split()
+    processes, *listeners = stack.probe("app", "tcp_listeners").split()
     assert int(processes) >= 4, "expected the master, two workers and this probe"
     assert listeners == []
     published = json.loads(stack.compose("ps", "--format", "json", "app").stdout or "[]")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .stack import BACKENDS, TLS_FILES, Stack, running_stack
+from .stack import BACKENDS, TLS_FILES, Stack, StackFactory, running_stack
 
 
 def free_port() -> int:
@@ -66,16 +66,14 @@ def test_https_negotiates_http2(tls_stack: tuple[Stack, str], certs: Path) -> No
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_missing_certificate_stops_up_instead_of_mounting_a_directory(
-    images: None, backend: str, tmp_path: Path
+    new_stack: StackFactory, tmp_path: Path
 ) -> None:
     missing = {"TLS_CERT": str(tmp_path / "missing.crt"), "TLS_KEY": str(tmp_path / "missing.key")}
-    with running_stack(backend, TLS_FILES, start=False, **missing) as stack:
-        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
-        assert up.returncode != 0
-        # Compose names whichever of the two it checks first.
-        assert "bind source path does not exist" in up.stderr
-        assert "missing.crt" in up.stderr or "missing.key" in up.stderr
-        assert not (tmp_path / "missing.crt").exists()
-        assert not (tmp_path / "missing.key").exists()
+    stack = new_stack(*TLS_FILES, start=False, **missing)
+    up = stack.up_fails()
+    # Compose names whichever of the two it checks first.
+    assert "bind source path does not exist" in up.stderr
+    assert "missing.crt" in up.stderr or "missing.key" in up.stderr
+    assert not (tmp_path / "missing.crt").exists()
+    assert not (tmp_path / "missing.key").exists()

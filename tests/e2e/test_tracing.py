@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from .stack import BACKENDS, Stack, running_stack
+from .stack import Stack, StackFactory
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
@@ -62,13 +62,12 @@ def test_one_id_is_followed_from_the_response_into_nginx_and_app_logs(stack: Sta
     assert not [line for line in stack.messages("app") if f"id={trace}" in line]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_server_access_log_can_be_switched_on_and_carries_the_id(images: None, backend: str) -> None:
-    with running_stack(backend, APP_ACCESS_LOG="on", LOG_FORMAT="text") as stack:
-        trace = f"access-{uuid.uuid4()}"
-        assert stack.get("/api/whoami", headers={"X-Request-ID": trace}).status_code == 200
-        server_lines = [line for line in stack.messages("app") if line.startswith(f"[{backend}]")]
-        assert any(f"id={trace}" in line and "/api/whoami" in line for line in server_lines), server_lines[-5:]
-        nginx_lines = [line for line in stack.messages("nginx") if f"id={trace}" in line]
-        assert len(nginx_lines) == 1
-        assert not nginx_lines[0].startswith("{")
+def test_server_access_log_can_be_switched_on_and_carries_the_id(new_stack: StackFactory, backend: str) -> None:
+    stack = new_stack(APP_ACCESS_LOG="on", LOG_FORMAT="text")
+    trace = f"access-{uuid.uuid4()}"
+    assert stack.get("/api/whoami", headers={"X-Request-ID": trace}).status_code == 200
+    server_lines = [line for line in stack.messages("app") if line.startswith(f"[{backend}]")]
+    assert any(f"id={trace}" in line and "/api/whoami" in line for line in server_lines), server_lines[-5:]
+    nginx_lines = [line for line in stack.messages("nginx") if f"id={trace}" in line]
+    assert len(nginx_lines) == 1
+    assert not nginx_lines[0].startswith("{")

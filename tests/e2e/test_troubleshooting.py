@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from .load import figure
-from .stack import BACKENDS, SOCKET, Stack, running_stack
+from .stack import SOCKET, Stack, StackFactory
 
 
 def nginx_errors(stack: Stack) -> list[str]:
     return [line for line in stack.messages("nginx") if "[error]" in line or "[crit]" in line]
 
 
-@pytest.fixture(params=BACKENDS)
-def broken_socket_stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    with running_stack(request.param) as stack:
-        yield stack
-
-
-def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(broken_socket_stack: Stack) -> None:
-    stack = broken_socket_stack
+def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(own_stack: Stack) -> None:
+    stack = own_stack
 
     # (13) The socket not writable by nginx's group: a permissions mistake.
     stack.exec("app", "chmod", "0600", SOCKET)
@@ -49,70 +41,63 @@ def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(broken_socket_s
     assert any("(111: Connection refused)" in line for line in nginx_errors(stack))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_stuck_request_is_cut_and_says_so(images: None, backend: str) -> None:
-    with running_stack(backend, APP_TIMEOUT="2") as stack:
-        response = stack.get("/api/slow?seconds=15", timeout=30)
-        # The server kills the worker at APP_TIMEOUT; nginx sees the connection close.
-        assert response.status_code == 502
-        assert any("upstream prematurely closed connection" in line for line in nginx_errors(stack))
-        app = "\n".join(stack.messages("app"))
-        if backend == "uwsgi":
-            assert "HARAKIRI ON WORKER" in app
-        else:
-            assert "WORKER TIMEOUT" in app
-            # The worker's stack when it was aborted (gunicorn.conf.py, worker_abort).
-            assert "in slow" in app
-            assert "most recent call first" in app
+def test_a_stuck_request_is_cut_and_says_so(new_stack: StackFactory, backend: str) -> None:
+    stack = new_stack(APP_TIMEOUT="2")
+    response = stack.get("/api/slow?seconds=15", timeout=30)
+    # The server kills the worker at APP_TIMEOUT; nginx sees the connection close.
+    assert response.status_code == 502
+    assert any("upstream prematurely closed connection" in line for line in nginx_errors(stack))
+    app = "\n".join(stack.messages("app"))
+    if backend == "uwsgi":
+        assert "HARAKIRI ON WORKER" in app
+    else:
+        assert "WORKER TIMEOUT" in app
+        # The worker's stack when it was aborted (gunicorn.conf.py, worker_abort).
+        assert "in slow" in app
+        assert "most recent call first" in app
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_with_threads_nginx_cuts_a_stuck_request_with_504(images: None, backend: str) -> None:
+def test_with_threads_nginx_cuts_a_stuck_request_with_504(new_stack: StackFactory) -> None:
     # APP_THREADS > 1: neither server's limit is a per-request one any more (README,
     # Reliability); nginx's own, APP_TIMEOUT + 5 s, still ends the request.
-    with running_stack(backend, APP_TIMEOUT="60", APP_THREADS="2") as stack:
-        stack.exec(
-            "nginx",
-            "sh",
-            "-c",
-            "sed -i 's/_read_timeout 65s/_read_timeout 2s/' /tmp/nginx/conf.d/app.conf && nginx -s reload",
-        )
-        time.sleep(1)  # nginx's new workers take over
-        response = stack.get("/api/slow?seconds=10", timeout=30)
-        assert response.status_code == 504
-        assert response.json()["error"] == "Gateway Timeout"
-        assert any("upstream timed out (110: Connection timed out)" in line for line in nginx_errors(stack))
+    stack = new_stack(APP_TIMEOUT="60", APP_THREADS="2")
+    stack.exec(
+        "nginx",
+        "sh",
+        "-c",
+        "sed -i 's/_read_timeout 65s/_read_timeout 2s/' /tmp/nginx/conf.d/app.conf && nginx -s reload",
+    )
+    time.sleep(1)  # nginx's new workers take over
+    response = stack.get("/api/slow?seconds=10", timeout=30)
+    assert response.status_code == 504
+    assert response.json()["error"] == "Gateway Timeout"
+    assert any("upstream timed out (110: Connection timed out)" in line for line in nginx_errors(stack))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_full_listen_queue_is_named_in_nginxs_log(images: None, backend: str) -> None:
-    with running_stack(backend, APP_BACKLOG="16", APP_WORKERS="1", APP_THREADS="1") as stack:
-        codes: list[int] = []
+def test_a_full_listen_queue_is_named_in_nginxs_log(new_stack: StackFactory, backend: str) -> None:
+    stack = new_stack(APP_BACKLOG="16", APP_WORKERS="1", APP_THREADS="1")
+    codes: list[int] = []
 
-        def slow() -> None:
-            codes.append(requests.get(stack.url("/api/slow?seconds=0.3"), timeout=60).status_code)
+    def slow() -> None:
+        codes.append(requests.get(stack.url("/api/slow?seconds=0.3"), timeout=60).status_code)
 
-        clients = [threading.Thread(target=slow) for _ in range(40)]
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join(timeout=90)
-        figure(
-            f"[full listen queue] {backend}: 40 concurrent slow requests, backlog 16, one worker: {sorted(set(codes))}"
-        )
-        assert len(codes) == 40
-        # One request in the worker, 16 queued; the rest are refused at connect().
-        assert codes.count(502) > 0
-        assert any("(11: Resource temporarily unavailable)" in line for line in nginx_errors(stack))
+    clients = [threading.Thread(target=slow) for _ in range(40)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=90)
+    figure(f"[full listen queue] {backend}: 40 concurrent slow requests, backlog 16, one worker: {sorted(set(codes))}")
+    assert len(codes) == 40
+    # One request in the worker, 16 queued; the rest are refused at connect().
+    assert codes.count(502) > 0
+    assert any("(11: Resource temporarily unavailable)" in line for line in nginx_errors(stack))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_an_app_that_cannot_import_stops_up_at_once_and_says_why(images: None, backend: str, tmp_path: Path) -> None:
+def test_an_app_that_cannot_import_stops_up_at_once_and_says_why(new_stack: StackFactory, tmp_path: Path) -> None:
     override = tmp_path / "broken.yaml"
     override.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
-    with running_stack(backend, (override,), start=False) as stack:
-        up = stack.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "60", check=False)
-        assert up.returncode != 0
-        assert "ModuleNotFoundError: No module named 'no_such_module'" in "\n".join(stack.messages("app"))
-        # nginx never started, so nothing ever answered 502 for the broken app.
-        assert stack.state("nginx")["Status"] == "created"
+    stack = new_stack(override, start=False)
+    stack.up_fails()
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in "\n".join(stack.messages("app"))
+    # nginx never started, so nothing ever answered 502 for the broken app.
+    assert stack.state("nginx")["Status"] == "created"
