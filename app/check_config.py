@@ -14,8 +14,6 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-# The app container's stop_grace_period in compose.yaml: the graceful timeout must end first.
-STOP_GRACE_PERIOD = 30
 # nginx's upstream keepalive_timeout (nginx/templates/http.conf.template).
 NGINX_UPSTREAM_KEEPALIVE = 15
 
@@ -116,7 +114,7 @@ RULES: dict[str, Check] = {
     "APP_THREADS": whole(1, 256),
     "APP_BACKLOG": whole(16, 65535),
     "APP_TIMEOUT": whole(1, 3600),
-    "APP_GRACEFUL_TIMEOUT": whole(1, STOP_GRACE_PERIOD - 1),
+    "APP_GRACEFUL_TIMEOUT": whole(1, 3600),
     "APP_KEEPALIVE": whole(NGINX_UPSTREAM_KEEPALIVE + 1, 3600),
     "APP_MAX_REQUESTS": whole(0, 1_000_000_000),
     "APP_MAX_REQUESTS_JITTER": whole(0, 1_000_000_000),
@@ -140,6 +138,15 @@ RULES: dict[str, Check] = {
 }
 
 
+def seconds(value: str) -> int | None:
+    """A compose duration such as 30s, 1m or 1m30s, in seconds; None if it is not one."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
+    if not value or not match:
+        return None
+    hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
 def workers(setting: str) -> int:
     """The number of worker processes APP_WORKERS means (app/docker-entrypoint.sh: auto)."""
     if setting == "auto":
@@ -158,11 +165,16 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             found.append(f"{name}={value!r} {reason}")
     if found:
         return found
-    # Every thread is a task in the container's pids cgroup: a worker has its threads, the main
-    # one and one of the server's; the master and healthchecks need a few more. Past the limit
-    # a worker cannot start its threads, and it fails at boot or on its first request.
-    count, threads = workers(environ["APP_WORKERS"]), int(environ["APP_THREADS"])
-    needed = count * (threads + 2) + 8
+    # Docker's stop_grace_period, which compose.yaml owns and passes here: the servers' own
+    # graceful stop must end first, or Docker's SIGKILL cuts what they were finishing.
+    grace = seconds(environ.get("STOP_GRACE_PERIOD", ""))
+    if grace is None:
+        found.append(f"STOP_GRACE_PERIOD={environ.get('STOP_GRACE_PERIOD')!r} must be a time like 30s (compose.yaml)")
+    elif int(environ["APP_GRACEFUL_TIMEOUT"]) >= grace:
+        found.append(
+            f"APP_GRACEFUL_TIMEOUT={environ['APP_GRACEFUL_TIMEOUT']!r} must be below the containers' "
+            f"stop_grace_period ({grace} s), so the servers end their graceful stop before Docker's SIGKILL"
+        )
     buffer, buffers = int(environ["REQUEST_HEAD_BUFFER"]), int(environ["REQUEST_HEAD_BUFFERS"])
     if (bound := uwsgi_packet_bound(buffer, buffers, int(environ["REQUEST_HEADERS_MAX"]))) > UWSGI_PACKET_MAX:
         found.append(
@@ -170,6 +182,11 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"{environ['REQUEST_HEADERS_MAX']} let through request heads that uWSGI cannot take "
             f"(up to {bound} bytes as uwsgi variables, over its {UWSGI_PACKET_MAX}): lower one of them"
         )
+    # Every thread is a task in the container's pids cgroup: a worker has its threads, the main
+    # one and one of the server's; the master and healthchecks need a few more. Past the limit
+    # a worker cannot start its threads, and it fails at boot or on its first request.
+    count, threads = workers(environ["APP_WORKERS"]), int(environ["APP_THREADS"])
+    needed = count * (threads + 2) + 8
     if needed > int(environ["APP_PIDS_LIMIT"]):
         found.append(
             f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "

@@ -39,9 +39,13 @@ DEFAULTS = {
 }
 
 
+# What compose.yaml passes the config service besides the settings (x-stop-grace-period).
+FACTS = {"STOP_GRACE_PERIOD": "30s"}
+
+
 def test_the_documented_defaults_pass() -> None:
     assert set(DEFAULTS) == set(RULES)
-    assert problems(DEFAULTS) == []
+    assert problems({**DEFAULTS, **FACTS, **FACTS}) == []
 
 
 @pytest.mark.parametrize(
@@ -83,7 +87,7 @@ def test_the_documented_defaults_pass() -> None:
     ],
 )
 def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> None:
-    found = problems({**DEFAULTS, name: value})
+    found = problems({**DEFAULTS, **FACTS, name: value})
     assert len(found) == 1
     assert found[0].startswith(f"{name}={value!r} must be ")
 
@@ -101,11 +105,11 @@ def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> Non
     ],
 )
 def test_other_good_values_pass(name: str, value: str) -> None:
-    assert problems({**DEFAULTS, name: value}) == []
+    assert problems({**DEFAULTS, **FACTS, name: value}) == []
 
 
 def test_a_missing_setting_is_named() -> None:
-    environ = dict(DEFAULTS)
+    environ = {**DEFAULTS, **FACTS}
     del environ["APP_THREADS"]
     assert problems(environ) == ["APP_THREADS is not set"]
 
@@ -113,7 +117,7 @@ def test_a_missing_setting_is_named() -> None:
 def test_main_prints_one_line_per_problem_and_exits_ex_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in {**DEFAULTS, "APP_WORKERS": "abc", "MAX_BODY_SIZE": "lots"}.items():
+    for name, value in {**DEFAULTS, **FACTS, "APP_WORKERS": "abc", "MAX_BODY_SIZE": "lots"}.items():
         monkeypatch.setenv(name, value)
     assert main() == 78
     lines = capsys.readouterr().err.splitlines()
@@ -123,7 +127,7 @@ def test_main_prints_one_line_per_problem_and_exits_ex_config(
 def test_main_prints_the_effective_settings_when_all_is_well(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in DEFAULTS.items():
+    for name, value in {**DEFAULTS, **FACTS}.items():
         monkeypatch.setenv(name, value)
     assert main() == 0
     assert capsys.readouterr().out.strip() == "config: " + " ".join(f"{k}={v}" for k, v in DEFAULTS.items())
@@ -138,9 +142,9 @@ def test_the_defaults_here_are_compose_yamls() -> None:
 
 
 def test_workers_and_threads_must_fit_in_the_pids_limit() -> None:
-    found = problems({**DEFAULTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "256"})
+    found = problems({**DEFAULTS, **FACTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "256"})
     assert found == ["APP_PIDS_LIMIT=256 is too low for 16 workers x 16 threads (needs at least 296)"]
-    assert problems({**DEFAULTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "296"}) == []
+    assert problems({**DEFAULTS, **FACTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "296"}) == []
 
 
 def test_auto_workers_is_twice_the_cpus_plus_one_at_most_17(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,7 +158,18 @@ def test_auto_workers_is_twice_the_cpus_plus_one_at_most_17(monkeypatch: pytest.
 def test_request_head_limits_must_fit_a_uwsgi_packet() -> None:
     """nginx refuses (500) to build a uwsgi packet over 64 KiB: its limits must keep below it."""
     assert uwsgi_packet_bound(8192, 4, 100) <= UWSGI_PACKET_MAX
-    found = problems({**DEFAULTS, "REQUEST_HEAD_BUFFERS": "6"})
+    found = problems({**DEFAULTS, **FACTS, "REQUEST_HEAD_BUFFERS": "6"})
     assert len(found) == 1
     assert found[0].startswith("REQUEST_HEAD_BUFFER=8192, REQUEST_HEAD_BUFFERS=6 and REQUEST_HEADERS_MAX=100 ")
-    assert problems({**DEFAULTS, "REQUEST_HEAD_BUFFER": "4096", "REQUEST_HEAD_BUFFERS": "8"}) == []
+    assert problems({**DEFAULTS, **FACTS, "REQUEST_HEAD_BUFFER": "4096", "REQUEST_HEAD_BUFFERS": "8"}) == []
+
+
+def test_the_graceful_timeout_must_end_before_the_stop_grace_period() -> None:
+    """compose.yaml owns the grace period (x-stop-grace-period) and passes it to the check."""
+    compose = (Path(__file__).resolve().parents[1] / "compose.yaml").read_text()
+    assert re.search(r"x-stop-grace-period: &stop-grace-period (\S+)", compose).group(1) == FACTS["STOP_GRACE_PERIOD"]  # type: ignore[union-attr]
+    assert problems({**DEFAULTS, **FACTS, "APP_GRACEFUL_TIMEOUT": "29"}) == []
+    assert problems({**DEFAULTS, "STOP_GRACE_PERIOD": "1m", "APP_GRACEFUL_TIMEOUT": "59"}) == []
+    assert problems({**DEFAULTS, "STOP_GRACE_PERIOD": "soon"}) == [
+        "STOP_GRACE_PERIOD='soon' must be a time like 30s (compose.yaml)"
+    ]
