@@ -45,7 +45,9 @@ if [ "${1:-}" = nginx ]; then
 	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
 	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
 	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	https=
 	if [ "${TLS:-off}" = on ]; then
+		https=yes
 		for file in /etc/nginx/tls/tls.crt /etc/nginx/tls/tls.key; do
 			if [ ! -f "$file" ] || [ ! -r "$file" ]; then
 				echo "docker-entrypoint: TLS=on needs a readable $file (make certs, or TLS_CERT/TLS_KEY; nginx runs as UID $(id -u))" >&2
@@ -62,7 +64,7 @@ if [ "${1:-}" = nginx ]; then
 	for template in "$templates"/*.template; do
 		case "$(basename "$template")" in
 		prefix.conf.template) on=${APP_PREFIX:+yes} ;;
-		https*.conf.template) on= && [ "${TLS:-off}" != on ] || on=yes ;;
+		https*.conf.template) on=$https ;;
 		*) on=yes ;;
 		esac
 		if [ -n "$on" ]; then
