@@ -250,6 +250,12 @@ class Reply:
     body: str
 
 
+def chunked(body: bytes, size: int) -> bytes:
+    """`body` in the chunked transfer coding, in chunks of `size` bytes."""
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
 def send(stack: Stack, request: bytes) -> Reply:
     """Send raw bytes, read the reply until nginx closes the connection."""
     port = int(stack.base_url.rsplit(":", 1)[1])

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .stack import Reply, Stack, running_stack, send
+from .stack import Reply, Stack, chunked, running_stack, send
 
 PREFIX = "/myapp"
 EXAMPLES = 250
@@ -121,9 +121,7 @@ def build(generated: dict[str, object], pair: Pair) -> bytes:
     payload = b""
     if isinstance(body, bytes):
         if generated["chunked"]:
-            size = int(generated["chunk"])  # type: ignore[call-overload]
-            pieces = [body[i : i + size] for i in range(0, len(body), size)]
-            payload = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+            payload = chunked(body, int(generated["chunk"]))  # type: ignore[call-overload]
             lines.append("Transfer-Encoding: chunked")
         else:
             payload = body

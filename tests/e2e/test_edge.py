@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from .stack import MAX_BODY_BYTES, Reply, Stack, send
+from .stack import MAX_BODY_BYTES, Reply, Stack, chunked, send
 
 # The shortest request line and head around the parts a case makes large.
 LINE = "GET /api/whoami?pad={pad} HTTP/1.1"
@@ -53,24 +53,20 @@ def answered_by_nginx(reply: Reply, status: int, *, as_json: bool = True) -> Non
 # --- chunked request bodies ---------------------------------------------------------------
 
 
-def chunked(body: bytes, size: int) -> bytes:
-    pieces = [body[i : i + size] for i in range(0, len(body), size)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+CHUNKED_ECHO = b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 
 
 @pytest.mark.parametrize("length", [1, 2, 65_537, MAX_BODY_BYTES])
 def test_a_chunked_upload_reaches_the_app_whole(stack: Stack, length: int) -> None:
     """uWSGI used to get the client's Transfer-Encoding with nginx's de-chunked body: 0 bytes read."""
     body = random.Random(length).randbytes(length)
-    request = b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    reply = send(stack, request + chunked(body, 8192 if length > 8192 else 1))
+    reply = send(stack, CHUNKED_ECHO + chunked(body, 8192 if length > 8192 else 1))
     assert reply.status == 200, reply
     assert json.loads(reply.body) == {"bytes": length, "sha256": hashlib.sha256(body).hexdigest()}
 
 
 def test_a_chunked_upload_one_byte_over_the_limit_is_nginxs_413(stack: Stack) -> None:
-    request = b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    answered_by_nginx(send(stack, request + chunked(b"x" * (MAX_BODY_BYTES + 1), 65536)), 413)
+    answered_by_nginx(send(stack, CHUNKED_ECHO + chunked(b"x" * (MAX_BODY_BYTES + 1), 65536)), 413)
 
 
 # --- the request head, at each of nginx's limits ----------------------------------------------
