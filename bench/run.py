@@ -35,7 +35,6 @@ PROJECT = "fns-bench"
 FILES = ["--file", "compose.yaml", "--file", "bench/compose.bench.yaml"]
 SERVICES = ("nginx", "app", "bench")
 SWEEP = (16, 64, 256, 1000)
-README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 @dataclass(frozen=True)
@@ -228,8 +227,9 @@ def machine() -> dict[str, Any]:
 
 def image_sizes(env: dict[str, str]) -> dict[str, float]:
     sizes = {}
+    services = json.loads(compose(env, "config", "--format", "json"))["services"]
     for name in ("app", "nginx"):
-        image = f"{env.get('IMAGE_PREFIX', 'flask-nginx-stack')}/{name}:{env['IMAGE_TAG']}"
+        image = services[name]["image"]
         inspect = ["docker", "image", "inspect", "--format", "{{.Size}}", image]
         sizes[name] = round(int(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout) / 1e6, 1)
     return sizes
@@ -317,20 +317,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
     right.set_title("Small JSON via nginx: concurrency sweep")
     right.legend()
     m = report["machine"]
-    fig.suptitle(f"flask-nginx-stack, {report['date']}, {m['cpus']} CPUs, wrk inside the compose networks", fontsize=10)
+    fig.suptitle(f"Run {report['date']}, {m['cpus']} CPUs, wrk inside the compose networks", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-
-
-def update_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if README_BEGIN not in text:
-        return
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    body = f"{README_BEGIN}\n{table}\n![Benchmark chart](bench/results/chart.png)\n{README_END}"
-    readme.write_text(head + body + tail)
 
 
 def main() -> int:
@@ -338,7 +327,6 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement (default 8)")
     parser.add_argument("--backends", nargs="+", default=["uwsgi", "gunicorn"], choices=["uwsgi", "gunicorn"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--no-readme", action="store_true", help="do not update README.md's Performance table")
     args = parser.parse_args()
 
     env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench"}
@@ -366,8 +354,6 @@ def main() -> int:
     table = markdown(report)
     (args.out / "results.md").write_text(table)
     chart(report, args.out / "chart.png")
-    if not args.no_readme:
-        update_readme(table)
     print(table)
     log(f"wrote {args.out}/results.json, results.md and chart.png")
     return 0

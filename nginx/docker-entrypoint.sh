@@ -45,6 +45,14 @@ if [ "${1:-}" = nginx ]; then
 	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
 	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
 	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	# The app's static files: the image's copy, or with the app's source mounted at /srv/app
+	# (compose.dev.yaml) the live folder, at the same place in it (/srv/static.source, written
+	# by the build when it copied them).
+	static=/srv/static
+	if [ -d /srv/app ] && [ -s /srv/static.source ]; then
+		static=/srv/app/$(cat /srv/static.source)
+	fi
+	ln -sfn "$static" /tmp/nginx/static
 	https=
 	if [ "${TLS:-off}" = on ]; then
 		https=yes
@@ -73,14 +81,12 @@ if [ "${1:-}" = nginx ]; then
 			: >"$out/$(basename "$template" .template)"
 		fi
 	done
-	case "${APP_SERVER:-}" in
-	uwsgi | gunicorn) ;;
-	*)
-		echo "docker-entrypoint: APP_SERVER must be 'uwsgi' or 'gunicorn', not '${APP_SERVER:-}'" >&2
+	# One template per backend, named after it: the one APP_SERVER names must exist.
+	if [ ! -f "$templates/${APP_SERVER:-}.conf.template" ]; then
+		echo "docker-entrypoint: no backend for APP_SERVER='${APP_SERVER:-}' (nginx/templates/<server>.conf.template)" >&2
 		exit 64
-		;;
-	esac
-	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET max_body=$MAX_BODY_SIZE" \
+	fi
+	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET static=$static max_body=$MAX_BODY_SIZE" \
 		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \

@@ -18,13 +18,9 @@ _PATTERN = bytes(range(256))
 
 
 def wsgi_server(environ: Mapping[str, object]) -> str:
-    """Name the WSGI server running this request, from what the server itself puts in environ."""
-    if "uwsgi.version" in environ:
-        return "uwsgi"
-    software = str(environ.get("SERVER_SOFTWARE", ""))
-    if software.lower().startswith("gunicorn"):
-        return "gunicorn"
-    return software.split("/", 1)[0].lower() or "unknown"
+    """Name the WSGI server running this request, from SERVER_SOFTWARE ("gunicorn/27.0.1"),
+    which the stack sets for uWSGI too (server/stack_wsgi.py)."""
+    return str(environ.get("SERVER_SOFTWARE", "unknown")).split("/", 1)[0].lower()
 
 
 def _query_number(name: str, default: float | None, low: float, high: float, *, whole: bool = False) -> float:
@@ -53,11 +49,6 @@ def index() -> str:
 def home() -> BaseResponse:
     """The page's old address: a redirect, which must stay under the mount point (APP_PREFIX)."""
     return redirect(url_for("main.index"))
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    return jsonify(status="ok", server=wsgi_server(request.environ))
 
 
 @bp.get("/api/whoami")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -18,9 +20,6 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-# The sample application's package, under app/ (README: "Use it for your own app").
-APP_PACKAGE = "webapp"
-STATIC_DIR = ROOT / "app" / APP_PACKAGE / "static"
 BACKENDS = ("uwsgi", "gunicorn")
 # The stack's documented defaults, pinned here so a developer's .env cannot change what the
 # tests expect (compose runs with --env-file /dev/null).
@@ -31,10 +30,27 @@ SETTINGS = {
     "IMAGE_TAG": "e2e",
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
-# The HTTPS overlay (TLS=on).
+
+
+def dockerfile_arg(name: str) -> str:
+    """The default of a build argument of the Dockerfile (the fixed UIDs and GIDs)."""
+    match = re.search(rf"^ARG {name}=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert match, f"the Dockerfile has no ARG {name}=..."
+    return match.group(1)
+
+
+# The HTTPS overlay.
 TLS_FILES = (ROOT / "compose.tls.yaml",)
-# Where nginx connects: a link to the app container's own socket (app/publish-socket.sh).
-SOCKET = "/run/app/app.sock"
+
+
+def broken_app(directory: Path) -> Path:
+    """A compose overlay whose app cannot import: app/wsgi.py replaced by one importing a module
+    that does not exist, as a bad release would."""
+    entry = directory / "broken_wsgi.py"
+    entry.write_text("import no_such_module  # noqa: F401\n")
+    overlay = directory / "broken.yaml"
+    overlay.write_text(f"services:\n  app:\n    volumes:\n      - {entry}:/srv/app/wsgi.py:ro\n")
+    return overlay
 
 
 class StackError(RuntimeError):
@@ -42,12 +58,12 @@ class StackError(RuntimeError):
 
 
 def base_image() -> str:
-    """The base image to build from: BASE_IMAGE, or what scripts/base-image provides."""
+    """The base image to build from: BASE_IMAGE, or what host/base-image provides."""
     if os.environ.get("BASE_IMAGE"):
         return os.environ["BASE_IMAGE"]
-    result = subprocess.run([ROOT / "scripts" / "base-image"], capture_output=True, text=True, check=False, timeout=900)
+    result = subprocess.run([ROOT / "host" / "base-image"], capture_output=True, text=True, check=False, timeout=900)
     if result.returncode:
-        raise StackError(f"scripts/base-image failed:\n{result.stderr}")
+        raise StackError(f"host/base-image failed:\n{result.stderr}")
     return result.stdout.strip()
 
 
@@ -58,27 +74,30 @@ def compose(
     check: bool = True,
     timeout: float = 300,
     files: tuple[Path, ...] = (),
+    root: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `docker compose` on this repository's compose.yaml (plus `files`), ignoring any .env."""
+    """Run `docker compose` on the repository's compose.yaml (plus `files`), ignoring any .env.
+
+    `root` is this repository, or a copy of it (the fork test)."""
     command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project]
-    for file in (ROOT / "compose.yaml", *files) if files else ():
+    for file in (root / "compose.yaml", *files) if files else ():
         command += ["--file", str(file)]
     command += args
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode:
         raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
     return result
 
 
-def build_images(base: str) -> None:
-    """Build both images once per test session.
+def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
+    """Build both images once per test session (and once for the fork test's copy).
 
     Under one fixed project name: compose labels images with the project that built them, so
     building under every stack's unique name would make a new image each time and leave the
     previous one dangling.
     """
-    env = {**os.environ, **SETTINGS, "BASE_IMAGE": base}
-    result = compose("fns-e2e", env, "build", check=False, timeout=1800)
+    env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base}
+    result = compose(f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}", env, "build", check=False, timeout=1800, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
 
@@ -86,16 +105,17 @@ def build_images(base: str) -> None:
 class Stack:
     """One running stack under its own Compose project name, from images already built."""
 
-    def __init__(self, backend: str, files: tuple[Path, ...] = (), **settings: str) -> None:
+    def __init__(self, backend: str, files: tuple[Path, ...] = (), root: Path = ROOT, /, **settings: str) -> None:
         self.backend = backend
         self.files = files
+        self.root = root
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend}
         self.base_url = ""
         self.session = requests.Session()
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return compose(self.project, self.env, *args, check=check, timeout=timeout, files=self.files)
+        return compose(self.project, self.env, *args, check=check, timeout=timeout, files=self.files, root=self.root)
 
     def up(self) -> None:
         result = self.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "180", check=False)
@@ -152,6 +172,16 @@ class Stack:
     def host_pid(self, service: str) -> int:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""
         return int(self.inspect(service, "{{.State.Pid}}"))
+
+    @functools.cached_property
+    def socket(self) -> str:
+        """Where nginx connects: a link to the app container's own socket (stackctl publish)."""
+        return self.setting("nginx", "APP_SOCKET")
+
+    @functools.cached_property
+    def static_dir(self) -> Path:
+        """The app's static folder in this repository, as the build found it (stackctl static)."""
+        return self.root / "app" / self.exec("nginx", "cat", "/srv/static.source").strip()
 
     def setting(self, service: str, name: str) -> str:
         """An environment variable as the service's container has it (the tests derive limits from these)."""
@@ -223,14 +253,14 @@ def stack_fixture(*files: Path, **settings: str) -> Any:
 
 @contextlib.contextmanager
 def running_stack(
-    backend: str, files: tuple[Path, ...] = (), *, start: bool = True, **settings: str
+    backend: str, files: tuple[Path, ...] = (), root: Path = ROOT, /, *, start: bool = True, **settings: str
 ) -> Iterator[Stack]:
     """A stack, up unless `start` is false, always taken down with its volumes.
 
     A failure inside the block carries the stack's `docker compose logs`: by the time pytest
     reports it, the stack is gone.
     """
-    stack = Stack(backend, files, **settings)
+    stack = Stack(backend, files, root, **settings)
     try:
         if start:
             stack.up()

@@ -26,7 +26,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         # Locally only: CI (.ci/run) installs both and fails on any skipped end-to-end test.
         pytest.skip(
-            f"needs {CHROMIUM} and {CHROMEDRIVER}: Debian's chromium and chromium-driver (scripts/provision-browser)"
+            f"needs {CHROMIUM} and {CHROMEDRIVER}: Debian's chromium and chromium-driver (host/provision-browser)"
         )
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .stack import SOCKET, Stack, StackFactory
+from .stack import Stack, StackFactory
 
 
 def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack) -> None:
     stack = own_stack
     stack.compose("kill", "--signal", "SIGKILL", "app")
     # SIGKILL gives the server no chance to clean up: the socket file stays behind.
-    assert stack.exec("nginx", "stat", "-L", "-c", "%F", SOCKET).strip() == "socket"
+    assert stack.exec("nginx", "stat", "-L", "-c", "%F", stack.socket).strip() == "socket"
 
     stack.compose("up", "--detach", "--wait", "--wait-timeout", "120", timeout=300)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .stack import STATIC_DIR, Stack, stack_fixture
+from .stack import Stack, stack_fixture
 
 PREFIX = "/myapp"
 
@@ -24,7 +24,7 @@ def test_static_files_are_served_by_nginx_under_the_prefix(prefixed: Stack) -> N
     with prefixed.app_paused():
         response = prefixed.get(f"{PREFIX}/static/css/app.css", timeout=5)
     assert response.status_code == 200
-    assert response.content == (STATIC_DIR / "css" / "app.css").read_bytes()
+    assert response.content == (prefixed.static_dir / "css" / "app.css").read_bytes()
 
 
 def test_the_app_sees_the_prefix_as_its_script_root(prefixed: Stack) -> None:

@@ -21,13 +21,14 @@ import pytest
 import requests
 
 from .load import Load, Outcome, figure, steady_load
-from .stack import APP_PACKAGE, ROOT, SOCKET, Stack, StackFactory
+from .stack import ROOT, Stack, StackFactory, broken_app
 
+# Added to app/wsgi.py, the one file every app has.
 NEW_ROUTE = """
 
-@bp.get("/api/version")
-def version() -> Response:
-    return jsonify(version=2)
+@app.get("/api/version")
+def version():
+    return {"version": 2}
 """
 
 
@@ -67,14 +68,9 @@ def make_reload(stack: Stack, *files: Path, **settings: str) -> subprocess.Compl
     """`make reload` on this test's stack, with compose.yaml plus `files` and these settings."""
     compose = f"docker compose --env-file {os.devnull} --project-name {stack.project}"
     return subprocess.run(
-        [
-            "make",
-            "reload",
-            f"DOCKER_COMPOSE={compose}",
-            f"COMPOSE_FILES={' '.join(map(str, (ROOT / 'compose.yaml', *files)))}",
-        ],
+        ["make", "reload", f"DOCKER_COMPOSE={compose}"],
         cwd=ROOT,
-        env={**stack.env, **settings},
+        env={**stack.env, **settings, "COMPOSE_FILE": os.pathsep.join(map(str, (ROOT / "compose.yaml", *files)))},
         capture_output=True,
         text=True,
         timeout=300,
@@ -92,8 +88,8 @@ def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
     stack = new_stack(mounted)
     old = stack.container("app")
     assert stack.get("/api/version").status_code == 404
-    with (source / APP_PACKAGE / "views.py").open("a") as views:
-        views.write(NEW_ROUTE)
+    with (source / "wsgi.py").open("a") as entry:
+        entry.write(NEW_ROUTE)
     with steady_load(stack) as load:
         assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
         started = time.monotonic()
@@ -113,8 +109,7 @@ def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
 def test_make_reload_of_a_broken_version_leaves_the_old_one_serving(
     new_stack: StackFactory, backend: str, tmp_path: Path
 ) -> None:
-    broken = tmp_path / "broken.yaml"
-    broken.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
+    broken = broken_app(tmp_path)
     stack = new_stack()
     old = stack.container("app")
     with steady_load(stack) as load:
@@ -361,11 +356,11 @@ def test_the_app_server_holds_idle_connections_longer_than_nginx_does(new_stack:
     if backend == "uwsgi":
         # The uwsgi protocol has no keep-alive: the server closes after every response (the
         # healthcheck reads to the end of the stream), so nginx never reuses a connection.
-        stack.exec("app", "healthcheck")
+        stack.exec("app", "stackctl", "health")
         return
     upstream = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/http.conf")
     nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))  # type: ignore[union-attr]
-    lines = stack.probe("app", "idle_upstream", SOCKET, str(nginx_idle), "18").splitlines()
+    lines = stack.probe("app", "idle_upstream", stack.socket, str(nginx_idle), "18").splitlines()
     figure(f"[upstream keepalive] {backend}: nginx keeps idle connections {nginx_idle} s, Gunicorn 18 s: {lines}")
     # A request nginx sends down its oldest idle connection is answered...
     assert lines[:2] == ["fresh 200 200", "after-nginx-idle 200"]

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .stack import MAX_BODY_BYTES, SOCKET, STATIC_DIR, Stack
+from .stack import MAX_BODY_BYTES, Stack, dockerfile_arg
 
 STATIC_CSS = "/static/css/app.css"
 
@@ -67,7 +67,7 @@ def test_real_client_address_reaches_the_app_and_spoofed_headers_do_not(stack: S
 
 
 def test_static_files_are_served_by_nginx_without_the_app(stack: Stack) -> None:
-    expected = (STATIC_DIR / "css" / "app.css").read_bytes()
+    expected = (stack.static_dir / "css" / "app.css").read_bytes()
     with stack.app_paused():
         response = stack.get(STATIC_CSS, timeout=5)
         missing = stack.get("/static/css/no-such-file.css", timeout=5)
@@ -171,14 +171,18 @@ def test_method_not_handled_is_a_json_405(stack: Stack) -> None:
 
 
 def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack: Stack) -> None:
-    hostname = stack.inspect("app", "{{.Config.Hostname}}")
-    assert stack.exec("nginx", "readlink", SOCKET).strip() == f"app-{hostname}.sock"
-    mode, uid, gid, kind = stack.exec("nginx", "stat", "-L", "-c", "%a %u %g %F", SOCKET).split(maxsplit=3)
-    assert (mode, uid, gid, kind.strip()) == ("660", "10001", "10001", "socket")
-    nginx_groups = stack.exec("nginx", "id", "-G").split()
-    assert "10001" in nginx_groups
-    assert stack.exec("nginx", "id", "-u").strip() != "0"
-    assert stack.exec("app", "id", "-u").strip() == "10001"
+    uid, gid = dockerfile_arg("APP_UID"), dockerfile_arg("APP_GID")
+    # The public path is a link to the app container's own socket, in a directory of the app's.
+    assert stack.exec("app", "stackctl", "published").endswith(
+        f"app-{stack.inspect('app', '{{.Config.Hostname}}')}.sock\n"
+    )
+    directory = stack.socket.rsplit("/", 1)[0]
+    assert stack.exec("nginx", "stat", "-c", "%a %u %g", directory).split() == ["750", uid, gid]
+    mode, owner, group, kind = stack.exec("nginx", "stat", "-L", "-c", "%a %u %g %F", stack.socket).split(maxsplit=3)
+    assert (mode, owner, group, kind.strip()) == ("660", uid, gid, "socket")
+    assert gid in stack.exec("nginx", "id", "-G").split()
+    assert stack.exec("nginx", "id", "-u").strip() == dockerfile_arg("NGINX_UID")
+    assert stack.exec("app", "id", "-u").strip() == uid
 
 
 def test_app_listens_on_no_tcp_port_and_publishes_none(stack: Stack) -> None:

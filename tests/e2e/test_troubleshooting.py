@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from .load import figure
-from .stack import SOCKET, Stack, StackFactory
+from .stack import Stack, StackFactory, broken_app
 
 
 def nginx_errors(stack: Stack) -> list[str]:
@@ -20,10 +20,12 @@ def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(own_stack: Stac
     stack = own_stack
 
     # (13) The socket not writable by nginx's group: a permissions mistake.
-    stack.exec("app", "chmod", "0600", SOCKET)
+    stack.exec("app", "chmod", "0600", stack.socket)
     assert stack.get("/api/whoami").status_code == 502
-    assert any(f"connect() to unix:{SOCKET} failed (13: Permission denied)" in line for line in nginx_errors(stack))
-    stack.exec("app", "chmod", "0660", SOCKET)
+    assert any(
+        f"connect() to unix:{stack.socket} failed (13: Permission denied)" in line for line in nginx_errors(stack)
+    )
+    stack.exec("app", "chmod", "0660", stack.socket)
     assert stack.get("/api/whoami").status_code == 200
 
     # (2) No socket at all: the app is not running (a graceful stop removes the socket).
@@ -34,7 +36,7 @@ def test_socket_failures_are_502s_with_their_errno_in_nginxs_log(own_stack: Stac
     # (111) A socket file nobody listens on: what a killed server leaves until it restarts.
     # (at the file the link points to: app.sock is a link to the container's own socket)
     bind_and_exit = (
-        f"import os, socket; os.umask(0o117); socket.socket(socket.AF_UNIX).bind(os.path.realpath({SOCKET!r}))"
+        f"import os, socket; os.umask(0o117); socket.socket(socket.AF_UNIX).bind(os.path.realpath({stack.socket!r}))"
     )
     stack.compose("run", "--rm", "--no-deps", "--entrypoint", "python3", "app", "-c", bind_and_exit)
     assert stack.get("/api/whoami").status_code == 502
@@ -94,9 +96,7 @@ def test_a_full_listen_queue_is_named_in_nginxs_log(new_stack: StackFactory, bac
 
 
 def test_an_app_that_cannot_import_stops_up_at_once_and_says_why(new_stack: StackFactory, tmp_path: Path) -> None:
-    override = tmp_path / "broken.yaml"
-    override.write_text('services:\n  app:\n    environment:\n      WSGI_APP: "no_such_module:app"\n')
-    stack = new_stack(override, start=False)
+    stack = new_stack(broken_app(tmp_path), start=False)
     stack.up_fails()
     assert "ModuleNotFoundError: No module named 'no_such_module'" in "\n".join(stack.messages("app"))
     # nginx never started, so nothing ever answered 502 for the broken app.

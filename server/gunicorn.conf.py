@@ -1,17 +1,19 @@
 """Gunicorn for the Flask app, speaking HTTP to nginx (proxy_pass) on a unix socket.
 
-Values come from the environment: compose.yaml sets them, .env.example documents them.
+Values come from the environment (compose.yaml sets them, .env.example documents them), and
+what is computed from them from server/stackctl.py, as uWSGI gets it.
 Settings: https://docs.gunicorn.org/en/stable/settings.html
 """
 
 import faulthandler
 import os
-import subprocess
 import sys
 
+import stackctl
+
 # --- application --------------------------------------------------------------------------
-# The one place the WSGI entry point is named is WSGI_APP (app/Dockerfile); uWSGI reads it too.
-wsgi_app = os.environ["WSGI_APP"]
+# app/wsgi.py's app, as the stack serves it (server/stack_wsgi.py).
+wsgi_app = "stack_wsgi:app"
 chdir = "/srv/app"
 # Serving under APP_PREFIX: with SCRIPT_NAME in its environment, Gunicorn moves the prefix from
 # PATH_INFO to SCRIPT_NAME (nginx passes the path intact), so url_for() builds links under it.
@@ -21,9 +23,9 @@ if os.environ.get("APP_PREFIX"):
 # --- socket -------------------------------------------------------------------------------
 # Shared with nginx through a named volume. umask 0o117 makes the socket 0660: the app user and
 # its group (which nginx's user joins) can connect, nobody else. A stale socket file left by a
-# killed server is removed at bind. It is this container's own (app/docker-entrypoint.sh);
-# post_worker_init, below, publishes it at APP_SOCKET, where nginx connects.
-bind = [f"unix:{os.environ['APP_LISTEN_SOCKET']}"]
+# killed server is removed at bind. It is this container's own; post_worker_init, below,
+# publishes it at APP_SOCKET, where nginx connects.
+bind = [f"unix:{stackctl.own_socket()}"]
 umask = 0o117
 # Connections queued on the socket while every worker is busy; the kernel caps it at the
 # container's net.core.somaxconn (compose.yaml sets both from APP_BACKLOG).
@@ -36,17 +38,17 @@ if os.environ.get("APP_DIRECT_HTTP"):
 # --- request head -------------------------------------------------------------------------
 # nginx is the one gate for the request head; Gunicorn must take whatever it passes on, or a
 # request nginx accepted gets Gunicorn's own error page. nginx's buffer (REQUEST_HEAD_BUFFER)
-# holds a request line or a header line with its CRLF; APP_HEADER_FIELDS is nginx's
-# REQUEST_HEADERS_MAX plus the headers nginx adds (app/docker-entrypoint.sh). Gunicorn's
-# defaults (4094, 100, 8190) answered a 7 KiB URL with its own 414.
+# holds a request line or a header line with its CRLF; the fields are nginx's
+# REQUEST_HEADERS_MAX plus the headers nginx adds. Gunicorn's defaults (4094, 100, 8190)
+# answered a 7 KiB URL with its own 414.
 # Gunicorn counts a header line with its CRLF, as nginx does, and the request line without it.
 # The longest header nginx sends is the client's Host as X-Forwarded-Host, 12 bytes longer.
 limit_request_line = int(os.environ["REQUEST_HEAD_BUFFER"]) - 2
 limit_request_field_size = int(os.environ["REQUEST_HEAD_BUFFER"]) + len("X-Forwarded-Host") - len("Host")
-limit_request_fields = int(os.environ["APP_HEADER_FIELDS"])
+limit_request_fields = stackctl.header_fields()
 
 # --- workers ------------------------------------------------------------------------------
-workers = int(os.environ["APP_WORKERS"])
+workers = stackctl.workers(os.environ["APP_WORKERS"])
 threads = int(os.environ["APP_THREADS"])
 # One request per worker (the default, APP_THREADS=1): sync, the worker nginx's buffering was
 # made for. Its heartbeat stops while it handles a request, so `timeout` below cuts a stuck
@@ -59,14 +61,12 @@ timeout = int(os.environ["APP_TIMEOUT"])
 
 
 def post_worker_init(worker: object) -> None:
-    """The first worker has imported the app: point APP_SOCKET at this server (publish-socket).
+    """A worker has imported the app: point APP_SOCKET at this server (once per container).
 
     Not earlier (when_ready): the master listens before any worker has tried to import the app,
-    and a broken new version would take traffic during make reload. Not again: a recycled or
-    reloaded worker must not take the socket back from a container that replaced this one.
+    and a broken new version would take traffic during make reload.
     """
-    if worker.age == 1:  # type: ignore[attr-defined]
-        subprocess.run(["publish-socket"], check=True)
+    stackctl.publish()
 
 
 def worker_abort(worker: object) -> None:

@@ -1,14 +1,17 @@
-"""The settings validator that the `config` service runs before anything starts."""
+"""The app container's runtime (server/stackctl.py): the settings check the `config` service runs
+before anything starts, and the facts the servers run with."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
 
-from check_config import RULES, UWSGI_PACKET_MAX, main, problems, uwsgi_packet_bound, workers
+import stackctl
+from stackctl import RULES, UWSGI_PACKET_MAX, main, parse_size, problems, uwsgi_packet_bound, workers
 
 DEFAULTS = {
     "APP_SERVER": "uwsgi",
@@ -28,7 +31,6 @@ DEFAULTS = {
     "APP_ACCESS_LOG": "off",
     "APP_PREFIX": "",
     "APP_RELOAD": "off",
-    "TLS": "off",
     "REQUEST_HEAD_BUFFER": "8192",
     "REQUEST_HEAD_BUFFERS": "4",
     "REQUEST_HEADERS_MAX": "100",
@@ -119,7 +121,7 @@ def test_main_prints_one_line_per_problem_and_exits_ex_config(
 ) -> None:
     for name, value in {**DEFAULTS, **FACTS, "APP_WORKERS": "abc", "MAX_BODY_SIZE": "lots"}.items():
         monkeypatch.setenv(name, value)
-    assert main() == 78
+    assert main(["check"]) == 78
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("=")[0] for line in lines] == ["config: APP_WORKERS", "config: MAX_BODY_SIZE"]
 
@@ -129,7 +131,7 @@ def test_main_prints_the_effective_settings_when_all_is_well(
 ) -> None:
     for name, value in {**DEFAULTS, **FACTS}.items():
         monkeypatch.setenv(name, value)
-    assert main() == 0
+    assert main(["check"]) == 0
     assert capsys.readouterr().out.strip() == "config: " + " ".join(f"{k}={v}" for k, v in DEFAULTS.items())
 
 
@@ -167,9 +169,99 @@ def test_request_head_limits_must_fit_a_uwsgi_packet() -> None:
 def test_the_graceful_timeout_must_end_before_the_stop_grace_period() -> None:
     """compose.yaml owns the grace period (x-stop-grace-period) and passes it to the check."""
     compose = (Path(__file__).resolve().parents[1] / "compose.yaml").read_text()
-    assert re.search(r"x-stop-grace-period: &stop-grace-period (\S+)", compose).group(1) == FACTS["STOP_GRACE_PERIOD"]  # type: ignore[union-attr]
+    grace = re.search(r"x-stop-grace-period: &stop-grace-period (\S+)", compose)
+    assert grace is not None
+    assert grace.group(1) == FACTS["STOP_GRACE_PERIOD"]
     assert problems({**DEFAULTS, **FACTS, "APP_GRACEFUL_TIMEOUT": "29"}) == []
     assert problems({**DEFAULTS, "STOP_GRACE_PERIOD": "1m", "APP_GRACEFUL_TIMEOUT": "59"}) == []
     assert problems({**DEFAULTS, "STOP_GRACE_PERIOD": "soon"}) == [
         "STOP_GRACE_PERIOD='soon' must be a time like 30s (compose.yaml)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("10m", 10 * 1024**2), ("512k", 512 * 1024), ("1G", 1024**3), ("1048576", 1048576)]
+)
+def test_parse_size_reads_nginx_sizes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "", "10mb", "-1m", "1.5m", " 2M "])
+def test_parse_size_rejects_what_the_check_refuses(text: str) -> None:
+    assert stackctl.size(text) is not None
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_each_container_listens_on_its_own_socket_beside_the_public_one() -> None:
+    environ = {"APP_SOCKET": "/run/app/app.sock"}
+    assert stackctl.own_socket(environ) == Path(f"/run/app/app-{socket.gethostname()}.sock")
+
+
+def test_uwsgi_gets_what_its_ini_file_cannot_compute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    command = stackctl.serve_command({**DEFAULTS, "APP_SOCKET": "/run/app/app.sock"})
+    options = dict(zip(command[3::2], command[4::2], strict=False))
+    assert command[:3] == ["uwsgi", "--ini", "/etc/stack/uwsgi.ini"]
+    assert options["--socket"] == str(stackctl.own_socket({"APP_SOCKET": "/run/app/app.sock"}))
+    assert options["--processes"] == "5"
+    assert options["--max-vars"] == "164"
+    assert options["--max-requests-delta"] == "200"  # 1000 of jitter over 5 workers
+    assert options["--listen"] == "1024"
+    assert command[-2:] == ["--module", "stack_wsgi:app"]
+    assert "--disable-logging" in command
+
+
+def test_under_a_prefix_uwsgi_mounts_the_app_there() -> None:
+    command = stackctl.serve_command({**DEFAULTS, "APP_PREFIX": "/myapp", "APP_RELOAD": "on"})
+    assert command[-5:] == ["--py-autoreload", "1", "--mount", "/myapp=stack_wsgi:app", "--manage-script-name"]
+
+
+def test_an_unknown_server_is_refused() -> None:
+    with pytest.raises(SystemExit, match="APP_SERVER must be uwsgi or gunicorn, not 'waitress'"):
+        stackctl.serve_command({**DEFAULTS, "APP_SERVER": "waitress"})
+
+
+@pytest.fixture
+def socket_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("APP_SOCKET", str(tmp_path / "app.sock"))
+    monkeypatch.setattr(stackctl, "PUBLISHED_MARK", tmp_path / "published")
+    return tmp_path
+
+
+def test_a_container_publishes_its_socket_once_unless_asked_again(socket_dir: Path) -> None:
+    public = socket_dir / "app.sock"
+    public.symlink_to("app-another-container.sock")
+    assert stackctl.publish() is True
+    assert os.readlink(public) == stackctl.own_socket().name
+    # A reload or a recycled worker later: the socket may belong to a newer container by then.
+    public.unlink()
+    public.symlink_to("app-newer-container.sock")
+    assert stackctl.publish() is False
+    assert os.readlink(public) == "app-newer-container.sock"
+    # scripts/rollout giving it back after a failed replacement.
+    assert stackctl.publish(again=True) is True
+    assert os.readlink(public) == stackctl.own_socket().name
+    assert [path.name for path in socket_dir.iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_the_listen_queue_is_read_as_ss_reads_it(socket_dir: Path) -> None:
+    path = stackctl.own_socket()
+    assert stackctl.queued_connections(path) is None
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen(8)
+        assert stackctl.queued_connections(path) == 0
+        clients = [socket.socket(socket.AF_UNIX) for _ in range(3)]
+        try:
+            for client in clients:
+                client.connect(str(path))
+            assert stackctl.queued_connections(path) == 3
+            server.accept()[0].close()
+            assert stackctl.queued_connections(path) == 2
+            while stackctl.queued_connections(path):
+                server.accept()[0].close()
+            assert stackctl.drain(1.0) == 0
+        finally:
+            for client in clients:
+                client.close()

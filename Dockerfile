@@ -1,0 +1,129 @@
+# The stack's images, as targets of one build (compose.yaml picks them):
+#   app    the Flask app in app/, served by uWSGI or Gunicorn (APP_SERVER picks at start)
+#   nginx  in front: the only published port, the app's static files, the socket to the app
+#   bench  wrk, for make bench only
+# Build context: the repository root. Nothing here names the app's package: app/wsgi.py does.
+
+ARG BASE_IMAGE=debian:trixie-slim
+# Fixed IDs. The socket is app:app 0660 and nginx's user joins the app group to reach it.
+ARG APP_UID=10001
+ARG APP_GID=10001
+ARG NGINX_UID=10002
+ARG NGINX_GID=10002
+
+# --- base: what both images share ---------------------------------------------------------
+FROM ${BASE_IMAGE} AS base
+# The socket's directory, owned by the app: the volume mounted on it starts that way (Docker
+# gives an empty volume its mount point's owner and mode), whichever image mounts it first.
+ARG APP_UID
+ARG APP_GID
+ENV APP_SOCKET=/run/app/app.sock
+RUN set -eux; \
+	groupadd --gid "${APP_GID}" app; \
+	mkdir -p "${APP_SOCKET%/*}"; \
+	chown "${APP_UID}:${APP_GID}" "${APP_SOCKET%/*}"; \
+	chmod 0750 "${APP_SOCKET%/*}"
+
+# --- python: a virtualenv with the app's pinned, hash-checked requirements ----------------
+FROM base AS python
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		ca-certificates \
+		python3 \
+		python3-venv \
+	; \
+	rm -rf /var/lib/apt/lists/*
+# Extra CA certificates for a TLS-intercepting proxy in front of PyPI (host/build-ca/README.md).
+# They live in this stage only: the images get the virtualenv, not the certificates.
+COPY host/build-ca/ /usr/local/share/ca-certificates/build-ca/
+RUN set -eux; update-ca-certificates
+COPY app/requirements.txt /tmp/requirements.txt
+RUN set -eux; \
+	python3 -m venv /opt/venv; \
+	PIP_CERT=/etc/ssl/certs/ca-certificates.crt /opt/venv/bin/pip install \
+		--no-cache-dir --no-compile --require-hashes --only-binary=:all: \
+		-r /tmp/requirements.txt; \
+	/opt/venv/bin/pip uninstall -y pip; \
+	/opt/venv/bin/python -m compileall -q /opt/venv
+
+# --- static: the app's static files, wherever the app keeps them, for nginx ---------------
+FROM python AS static
+COPY server/stackctl.py server/stack_wsgi.py /opt/stack/
+COPY app/ /srv/app/
+WORKDIR /srv/app
+RUN set -eux; PYTHONPATH=/opt/stack:/srv/app /opt/venv/bin/python /opt/stack/stackctl.py static /srv/static
+
+# --- app ----------------------------------------------------------------------------------
+FROM base AS app
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		python3 \
+	; \
+	rm -rf /var/lib/apt/lists/*
+ARG APP_UID
+RUN set -eux; \
+	useradd --no-log-init --uid "${APP_UID}" --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
+COPY --from=python /opt/venv /opt/venv
+COPY server/uwsgi.ini server/gunicorn.conf.py /etc/stack/
+COPY server/stackctl.py server/stack_wsgi.py /opt/stack/
+COPY app/ /srv/app/
+RUN set -eux; \
+	ln -s /opt/stack/stackctl.py /usr/local/bin/stackctl; \
+	/opt/venv/bin/python -m compileall -q /opt/stack /srv/app
+ENV PATH=/opt/venv/bin:$PATH \
+	PYTHONPATH=/opt/stack:/srv/app \
+	PYTHONDONTWRITEBYTECODE=1 \
+	PYTHONUNBUFFERED=1
+WORKDIR /srv/app
+USER app:app
+ENTRYPOINT ["stackctl"]
+CMD ["serve"]
+
+# --- nginx --------------------------------------------------------------------------------
+FROM base AS nginx
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		curl \
+		gettext-base \
+		nginx \
+	; \
+	rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/conf.d /var/www/html; \
+	ln -sf /dev/stdout /var/log/nginx/access.log; \
+	ln -sf /dev/stderr /var/log/nginx/error.log
+ARG NGINX_UID
+ARG NGINX_GID
+RUN set -eux; \
+	groupadd --gid "${NGINX_GID}" nginx; \
+	useradd --no-log-init --uid "${NGINX_UID}" --gid nginx --groups app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
+COPY nginx/nginx.conf nginx/headers.conf /etc/nginx/
+COPY nginx/errors/ /srv/errors/
+COPY nginx/templates/ /etc/nginx/templates/
+COPY nginx/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
+COPY nginx/healthcheck.sh /usr/local/bin/healthcheck
+COPY --from=static /srv/static/ /srv/static/
+COPY --from=static /srv/static.source /srv/static.source
+# The user alone, no group: Docker then adds the user's supplementary groups from /etc/group
+# (here: app). `USER nginx:nginx` would drop them, and the socket would answer 13: Permission denied.
+USER nginx
+EXPOSE 8080 8443
+# nginx finishes in-flight requests on SIGQUIT; SIGTERM would drop them.
+STOPSIGNAL SIGQUIT
+ENTRYPOINT ["docker-entrypoint"]
+CMD ["nginx", "-g", "daemon off;"]
+
+# --- bench: wrk, the load generator of `make bench` (bench/compose.bench.yaml), run inside the
+# stack's own networks: no traffic leaves the project, and no Docker port proxy sits between wrk
+# and the servers it measures. Built only by make bench.
+FROM ${BASE_IMAGE} AS bench
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		wrk \
+	; \
+	rm -rf /var/lib/apt/lists/*
+COPY bench/wrk/ /bench/
+USER nobody
+CMD ["sleep", "infinity"]

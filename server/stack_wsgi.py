@@ -1,0 +1,96 @@
+"""What both servers load (stack_wsgi:app): the app from app/wsgi.py, with what the stack owes it.
+
+Any Flask app gets, without a line of its own: the client's address, scheme and host as nginx
+saw them (one trusted proxy hop), MAX_BODY_SIZE as its body limit too, the /healthz route the
+healthchecks use, the running server's name in SERVER_SOFTWARE, and its request body read
+whole before it answers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import wsgi
+from stackctl import HEALTH_PATH, parse_size
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+# The app a fork brings: the one name app/wsgi.py must define.
+flask_app: Flask = wsgi.app
+
+
+class ReadWholeBody:
+    """WSGI middleware: read what a request handler left of the body before its response goes out.
+
+    A handler may answer without reading the body (a 405, a 404, a refused upload). If the
+    server then answers and closes, nginx, still sending that body, gets EPIPE and turns the
+    real answer into a 502 for a share of such requests. Reading the rest first (bounded by
+    nginx's MAX_BODY_SIZE, over the local socket) lets every early answer through as it is.
+    It is read just before the response's first piece: a streamed response that reads the
+    body while producing it still gets all of it. Requests without a body pass untouched.
+    """
+
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("CONTENT_LENGTH", "") in ("", "0"):
+            return self.wsgi_app(environ, start_response)
+        body = environ["wsgi.input"]
+        return _after_body(self.wsgi_app(environ, start_response), body)
+
+
+def _after_body(response: Iterable[bytes], body: Any) -> Iterator[bytes]:
+    try:
+        chunks = iter(response)
+        first = next(chunks, None)
+        while body.read(65536):
+            pass
+        if first is not None:
+            yield first
+            yield from chunks
+    finally:
+        # PEP 3333: the server calls close() on what the app returned; this generator stands in.
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()
+
+
+def server_name(environ: WSGIEnvironment) -> str:
+    """The WSGI server running this request: the name in SERVER_SOFTWARE ("uwsgi", "gunicorn")."""
+    return str(environ.get("SERVER_SOFTWARE", "unknown")).split("/", 1)[0].lower()
+
+
+def healthz() -> Response:
+    return jsonify(status="ok", server=server_name(request.environ))
+
+
+def stack(app: Flask) -> WSGIApplication:
+    """Wrap the app as the stack serves it (see the module's docstring)."""
+    # The one body-size setting of the stack: nginx enforces it first (413, the app never sees
+    # the body); Flask knows it too, so the app is safe when reached some other way.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = parse_size(os.environ.get("MAX_BODY_SIZE", "10m"))
+    app.add_url_rule(HEALTH_PATH, "stack_healthz", healthz, methods=["GET"])
+    # nginx is the only client and overwrites X-Forwarded-For/-Proto/-Host with what it saw, so
+    # trusting exactly one hop gives the real client address and scheme and nothing a client
+    # sent itself. https://werkzeug.palletsprojects.com/en/latest/middleware/proxy_fix/
+    wrapped = ReadWholeBody(ProxyFix(app, x_for=1, x_proto=1, x_host=1))
+
+    def named(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Gunicorn names itself ("gunicorn/27.0.1"); uWSGI leaves it to the web server, and
+        # nginx's uwsgi_params do not set it. uWSGI puts its version in every environ.
+        if (version := environ.get("uwsgi.version")) is not None:
+            environ["SERVER_SOFTWARE"] = "uwsgi/" + (version.decode() if isinstance(version, bytes) else str(version))
+        return wrapped(environ, start_response)
+
+    return named
+
+
+app = stack(flask_app)
