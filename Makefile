@@ -4,11 +4,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 MAKEFLAGS += --no-print-directory
 
+# Compose reads COMPOSE_FILE (environment or .env) itself: compose.yaml:compose.tls.yaml for HTTPS.
 DOCKER_COMPOSE ?= docker compose
-# TLS=on (environment or .env) adds compose.tls.yaml to every target: HTTPS on HTTPS_PORT.
-TLS ?= $(shell scripts/setting TLS off)
-COMPOSE_FILES ?= compose.yaml $(if $(filter on,$(TLS)),compose.tls.yaml)
-COMPOSE = $(DOCKER_COMPOSE) $(addprefix --file ,$(COMPOSE_FILES))
+COMPOSE = $(DOCKER_COMPOSE)
+# Development mode's files (make dev-*); add compose.tls.yaml before compose.dev.yaml for HTTPS.
+DEV_COMPOSE_FILE ?= compose.yaml:compose.dev.yaml
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_VENV ?= .venv-bench
@@ -17,9 +17,10 @@ BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
 PYTEST_ARGS ?=
 
-# The base image every build uses: debian:trixie-slim, or a local debootstrap equivalent when no
-# registry can be reached (scripts/base-image). Prefix for any command that builds.
-with_base = base=$$(scripts/base-image) && scripts/sync-build-ca && BASE_IMAGE=$$base
+# The base image every build uses: BASE_IMAGE, or a local debootstrap equivalent of the default
+# when no registry can be reached, and the host's CAs for a TLS-intercepting proxy (host/).
+# Prefix for any command that builds.
+with_base = base=$$(host/base-image) && host/sync-build-ca && BASE_IMAGE=$$base
 
 .PHONY: help
 help: ## List the targets
@@ -34,7 +35,7 @@ up-uwsgi up-gunicorn: prereqs
 	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans \
 		|| { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
-	@[ "$(TLS)" != on ] || echo "and on https://$$($(COMPOSE) port nginx 8443)/"
+	@https=$$($(COMPOSE) port nginx 8443 2>/dev/null) || true; case "$$https" in *:0 | "") ;; *) echo "and on https://$$https/" ;; esac
 
 .PHONY: dev-uwsgi dev-gunicorn
 dev-uwsgi: APP_SERVER = uwsgi
@@ -42,12 +43,12 @@ dev-gunicorn: APP_SERVER = gunicorn
 dev-uwsgi: ## Development mode on uWSGI: source mounted, reload on change, debug pages
 dev-gunicorn: ## Development mode on Gunicorn: source mounted, reload on change, debug pages
 dev-uwsgi dev-gunicorn: prereqs
-	$(with_base) APP_SERVER=$(APP_SERVER) $(DOCKER_COMPOSE) $(addprefix --file ,$(COMPOSE_FILES) compose.dev.yaml) \
-		up --build --detach --wait --remove-orphans || { scripts/explain-up-failure $(COMPOSE); exit 1; }
+	$(with_base) APP_SERVER=$(APP_SERVER) COMPOSE_FILE=$(DEV_COMPOSE_FILE) $(COMPOSE) \
+		up --build --detach --wait --remove-orphans || { COMPOSE_FILE=$(DEV_COMPOSE_FILE) scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
 
 .PHONY: certs
-certs: ## Make a development TLS certificate in certs/ (then TLS=on in .env, and make up-*)
+certs: ## Make a development TLS certificate in certs/ (then COMPOSE_FILE=compose.yaml:compose.tls.yaml in .env)
 	scripts/make-certs
 
 .PHONY: down
@@ -80,7 +81,7 @@ test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/ and README
+bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/
 	$(with_base) $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # What make lint reads: every shell script (by its #! line), Dockerfile and YAML file git tracks,
@@ -134,6 +135,6 @@ $(VENV)/.installed: tests/requirements.txt
 
 .PHONY: prereqs
 prereqs:
-	@command -v docker >/dev/null || { echo "make: Docker is not installed: https://docs.docker.com/engine/install/ (Debian: sudo scripts/provision-docker)" >&2; exit 1; }
+	@command -v docker >/dev/null || { echo "make: Docker is not installed: https://docs.docker.com/engine/install/ (Debian: sudo host/provision-docker)" >&2; exit 1; }
 	@docker compose version >/dev/null 2>&1 || { echo "make: the Docker Compose v2 plugin ('docker compose') is missing: https://docs.docker.com/compose/install/linux/" >&2; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make: cannot reach the Docker daemon: is it running, and may this user use it?" >&2; exit 1; }
