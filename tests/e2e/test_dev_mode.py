@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .stack import ROOT, Stack, StackFactory
+from .stack import BACKENDS, ROOT, Stack, running_stack
 
 # Added to app/wsgi.py, the one file every app has, so this holds for any app in app/.
 ADDED_ROUTES = """
@@ -23,12 +24,15 @@ def dev_boom():
 """
 
 
-@pytest.fixture
-def dev_stack(new_stack: StackFactory, tmp_path: Path) -> tuple[Stack, Path]:
-    """Development mode on a copy of the app's source, which the test edits."""
-    source = tmp_path / "app"
+@pytest.fixture(scope="module", params=BACKENDS)
+def dev_stack(
+    request: pytest.FixtureRequest, images: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, Path]]:
+    """Development mode on a copy of the app's source, which the tests edit (each its own file)."""
+    source = tmp_path_factory.mktemp("dev") / "app"
     shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
-    return new_stack(ROOT / "compose.dev.yaml", APP_SOURCE=str(source)), source
+    with running_stack(request.param, (ROOT / "compose.dev.yaml",), APP_SOURCE=str(source)) as stack:
+        yield stack, source
 
 
 def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev_stack: tuple[Stack, Path]) -> None:
