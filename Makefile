@@ -80,6 +80,10 @@ test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end o
 test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
 
+.PHONY: k8s-test
+k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman
+	$(with_base) $(VENV)/bin/pytest tests/test_kubernetes.py tests/e2e/test_pod.py tests/e2e/test_black_box.py -k 'not compose' $(PYTEST_ARGS)
+
 .PHONY: bench
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/
 	$(with_base) $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)

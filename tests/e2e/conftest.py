@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import subprocess
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from . import pod
 from .load import FIGURES
-from .stack import BACKENDS, ROOT, Stack, StackFactory, base_image, build_images, running_stack
+from .pod import Pod, running_pod
+from .stack import (
+    BACKENDS,
+    ROOT,
+    SETTINGS,
+    Site,
+    Stack,
+    StackFactory,
+    base_image,
+    build_images,
+    compose,
+    running_stack,
+)
 
 HERE = Path(__file__).parent
 
@@ -49,11 +64,67 @@ def new_stack(backend: str, images: None) -> Iterator[StackFactory]:
         yield StackFactory(backend, exits)
 
 
+@pytest.fixture(scope="session")
+def compose_stacks(images: None) -> Iterator[Callable[[str], Stack]]:
+    """compose_stacks(backend): the compose stack on that backend, started once per session."""
+    with contextlib.ExitStack() as exits:
+        started: dict[str, Stack] = {}
+
+        def get(backend: str) -> Stack:
+            if backend not in started:
+                started[backend] = exits.enter_context(running_stack(backend))
+            return started[backend]
+
+        yield get
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, compose_stacks: Callable[[str], Stack]) -> Stack:
     """The stack on one backend, shared by every test that only observes it."""
-    with running_stack(request.param) as running:
-        yield running
+    return compose_stacks(request.param)
+
+
+@pytest.fixture(scope="session")
+def pod_images(images: None) -> dict[str, str]:
+    """The images the suite built, copied into podman's store: {Docker's name: podman's name}."""
+    if reason := pod.available():
+        pytest.skip(reason)
+    config = json.loads(compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--format", "json").stdout)
+    return pod.load_images({service["image"] for service in config["services"].values()})
+
+
+@pytest.fixture(scope="module")
+def pods(pod_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Pod]]:
+    """pods(backend): the Kubernetes Deployment under podman on that backend, once per module (the
+    Pods go when the black-box tests are done, before the load tests)."""
+    with contextlib.ExitStack() as exits:
+        started: dict[str, Pod] = {}
+
+        def get(backend: str) -> Pod:
+            if backend not in started:
+                directory = tmp_path_factory.mktemp(f"pod-{backend}")
+                started[backend] = exits.enter_context(running_pod(backend, pod_images, directory))
+            return started[backend]
+
+        yield get
+
+
+# Where the black-box tests run: the compose stack and the Kubernetes Pod, on each backend; or,
+# with E2E_BASE_URL set, a deployment of yours (E2E_BACKEND names its server).
+if os.environ.get("E2E_BASE_URL"):
+    SITES: tuple[str, ...] = (f"url-{os.environ.get('E2E_BACKEND', 'uwsgi')}",)
+else:
+    SITES = tuple(f"{kind}-{backend}" for kind in ("compose", "pod") for backend in BACKENDS)
+
+
+@pytest.fixture(scope="module", params=SITES)
+def site(request: pytest.FixtureRequest) -> Site:
+    """The stack as a client sees it (a base URL), wherever it runs."""
+    kind, backend = str(request.param).split("-")
+    if kind == "url":
+        return Site(backend, os.environ["E2E_BASE_URL"].rstrip("/"))
+    getter: Callable[[str], Site] = request.getfixturevalue(f"{kind}_stacks" if kind == "compose" else "pods")
+    return getter(backend)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -81,6 +152,8 @@ def pytest_runtest_makereport(
             for candidate in stacks:
                 if isinstance(candidate, Stack):
                     report.sections.append((f"docker compose logs ({candidate.project})", candidate.logs()))
+                elif isinstance(candidate, Pod):
+                    report.sections.append((f"podman logs ({candidate.pod})", candidate.logs()))
     return report
 
 

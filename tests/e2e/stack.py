@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,21 @@ def dockerfile_arg(name: str) -> str:
 
 # The HTTPS overlay.
 TLS_FILES = (ROOT / "compose.tls.yaml",)
+
+
+@functools.cache
+def app_static_dir() -> Path:
+    """The app's static folder as Flask reports it: what the build copies for nginx to serve."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi; print(wsgi.app.static_folder)"],
+        cwd=ROOT / "app",
+        env={**os.environ, "PYTHONPATH": str(ROOT / "app")},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return Path(result.stdout.strip())
 
 
 def broken_app(directory: Path) -> Path:
@@ -102,17 +118,47 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
 
 
-class Stack:
+class Site:
+    """The stack as a client sees it: a base URL on one backend, and nothing else. The black-box
+    tests take one (the `site` fixture): a compose stack, the Kubernetes Pod under podman, or a
+    real deployment (E2E_BASE_URL)."""
+
+    def __init__(self, backend: str, base_url: str = "") -> None:
+        self.backend = backend
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def wait_for(self, path: str, seconds: float) -> requests.Response:
+        """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""
+        deadline = time.monotonic() + seconds
+        while (response := self.get(path)).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return response
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.get(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return self.session.post(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+    def logs(self) -> str:
+        return ""
+
+
+class Stack(Site):
     """One running stack under its own Compose project name, from images already built."""
 
     def __init__(self, backend: str, files: tuple[Path, ...] = (), root: Path = ROOT, /, **settings: str) -> None:
-        self.backend = backend
+        super().__init__(backend)
         self.files = files
         self.root = root
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend}
-        self.base_url = ""
-        self.session = requests.Session()
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return compose(self.project, self.env, *args, check=check, timeout=timeout, files=self.files, root=self.root)
@@ -197,24 +243,6 @@ class Stack:
             timeout=30,
         )
         return result.stdout.strip()
-
-    def wait_for(self, path: str, seconds: float) -> requests.Response:
-        """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""
-        deadline = time.monotonic() + seconds
-        while (response := self.get(path)).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return response
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def get(self, path: str, **kwargs: object) -> requests.Response:
-        kwargs.setdefault("timeout", 30)
-        return self.session.get(self.url(path), **kwargs)  # type: ignore[arg-type]
-
-    def post(self, path: str, **kwargs: object) -> requests.Response:
-        kwargs.setdefault("timeout", 60)
-        return self.session.post(self.url(path), **kwargs)  # type: ignore[arg-type]
 
     @contextlib.contextmanager
     def app_paused(self) -> Iterator[None]:
