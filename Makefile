@@ -82,7 +82,8 @@ test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 
 .PHONY: k8s-test
 k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman
-	$(with_base) $(VENV)/bin/pytest tests/test_kubernetes.py tests/e2e/test_pod.py tests/e2e/test_black_box.py -k 'not compose' $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/test_kubernetes.py $(PYTEST_ARGS)
+	$(with_base) $(VENV)/bin/pytest tests/e2e/test_pod.py tests/e2e/test_black_box.py -k pod $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/
