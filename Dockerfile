@@ -49,7 +49,7 @@ RUN set -eux; \
 
 # --- static: the app's static files, wherever the app keeps them, for nginx ---------------
 FROM python AS static
-COPY server/stackctl.py server/stack_wsgi.py /opt/stack/
+COPY server/stack*.py /opt/stack/
 COPY app/ /srv/app/
 WORKDIR /srv/app
 RUN set -eux; PYTHONPATH=/opt/stack:/srv/app /opt/venv/bin/python /opt/stack/stackctl.py static /srv/static
@@ -67,7 +67,7 @@ RUN set -eux; \
 	useradd --no-log-init --uid "${APP_UID}" --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
 COPY --from=python /opt/venv /opt/venv
 COPY server/uwsgi.ini server/gunicorn.conf.py /etc/stack/
-COPY server/stackctl.py server/stack_wsgi.py /opt/stack/
+COPY server/stack*.py /opt/stack/
 COPY app/ /srv/app/
 RUN set -eux; \
 	ln -s /opt/stack/stackctl.py /usr/local/bin/stackctl; \

@@ -2,8 +2,8 @@
 
 Any Flask app gets, without a line of its own: the client's address, scheme and host as nginx
 saw them (one trusted proxy hop), MAX_BODY_SIZE as its body limit too, the /healthz route the
-healthchecks use, the running server's name in SERVER_SOFTWARE, and its request body read
-whole before it answers.
+healthchecks use, the running server's name in SERVER_SOFTWARE, its request body read whole
+before it answers, and log lines that carry the request's ID (server/stack_logs.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
+from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import stack_logs
 import wsgi
 from stackctl import HEALTH_PATH, parse_size
 
@@ -73,6 +75,8 @@ def healthz() -> Response:
 
 def stack(app: Flask) -> WSGIApplication:
     """Wrap the app as the stack serves it (see the module's docstring)."""
+    # The root logger's handler (stack_logs) writes every line once: not Flask's own as well.
+    app.logger.removeHandler(default_handler)
     # The one body-size setting of the stack: nginx enforces it first (413, the app never sees
     # the body); Flask knows it too, so the app is safe when reached some other way.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
@@ -93,4 +97,5 @@ def stack(app: Flask) -> WSGIApplication:
     return named
 
 
+stack_logs.configure(os.environ.get("LOG_FORMAT", "json"))
 app = stack(flask_app)

@@ -4,7 +4,9 @@ these hold whatever app a fork puts in app/."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.test import Client, EnvironBuilder
 
+import stack_logs
 import stack_wsgi
 
 
@@ -127,3 +130,31 @@ def test_the_whole_body_is_read_before_an_answer(path: str, status: str) -> None
     assert body.tell() == 300_000
     assert started[0].split()[0] == status
     assert b"".join(chunks)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The stack's logging set up on a buffer; the root logger as it was afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    lines = io.StringIO()
+    stack_logs.configure("json", stream=lines)
+    yield lines
+    root.handlers[:], root.level = handlers, level
+
+
+def test_an_apps_log_lines_carry_the_request_id_as_json(log_lines: io.StringIO) -> None:
+    app = probe_app()
+
+    @app.get("/log")
+    def log() -> ResponseReturnValue:
+        logging.getLogger("probe.views").info("handled %s", "it")
+        app.logger.warning("and Flask's logger too")
+        return "logged"
+
+    assert client(app).get("/log", headers={"X-Request-ID": "trace-0001"}).status_code == 200
+    entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    assert [(e["logger"], e["level"], e["message"], e["request_id"]) for e in entries] == [
+        ("probe.views", "INFO", "handled it", "trace-0001"),
+        ("probe", "WARNING", "and Flask's logger too", "trace-0001"),
+    ]

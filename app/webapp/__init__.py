@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask
@@ -21,10 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
 
-    from . import errors, logs, views
-
-    if not app.testing:
-        logs.configure(os.environ.get("LOG_FORMAT", "json"))
+    from . import errors, views
 
     app.register_blueprint(views.bp)
     errors.register(app)

@@ -21,7 +21,8 @@ import yaml
 from .stack import ROOT, SETTINGS, Site, StackError
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
-# crun refuses this kind of host's cgroup layout (../shared/ENVIRONMENT.md); runc runs it.
+# crun, podman's default runtime, refuses hosts with a cgroup v1 or hybrid layout; runc runs
+# on both (host/provision-podman installs it).
 PODMAN = ("podman", "--runtime", "runc")
 
 

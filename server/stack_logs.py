@@ -1,10 +1,13 @@
-"""Application logging: every line carries the request's ID (X-Request-ID, set by nginx)."""
+"""The app's logging, as the stack sets it up for any app: every line carries the request's ID
+(X-Request-ID, which nginx sets), one JSON object per line with LOG_FORMAT=json, like nginx's
+access log. Apps log with logging.getLogger(__name__) or app.logger and get this."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from typing import TextIO
 
 from flask import has_request_context, request
 
@@ -35,9 +38,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
+def configure(log_format: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Send the root logger to stderr (the server's log, so `docker compose logs`) in one format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
