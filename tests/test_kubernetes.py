@@ -6,37 +6,23 @@ compose.yaml."""
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
 import stackctl
+from tests.facts import ROOT, compose_defaults, dockerfile, rendered
 
-ROOT = Path(__file__).resolve().parents[1]
-DEPLOY = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("uwsgi", "gunicorn")
 # The Kubernetes minor versions the manifests are validated against: the supported releases and
 # those managed offerings still run.
 VERSIONS = ("1.31.0", "1.33.0", "1.35.0", "1.37.0")
 # The most workers APP_WORKERS=auto starts (stackctl.workers), and what each may take.
 MIB_PER_WORKER = 40
-
-
-@functools.cache
-def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
-    kubectl = Path(sys.executable).parent / "kubectl"
-    result = subprocess.run(
-        [kubectl, "kustomize", DEPLOY / overlay], capture_output=True, text=True, check=True, timeout=60
-    )
-    return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
 
 
 def resource(overlay: str, kind: str) -> dict[str, Any]:
@@ -61,11 +47,10 @@ def settings(overlay: str) -> dict[str, str]:
     return data
 
 
-def dockerfile(name: str) -> str:
-    """An ARG default or an ENV value of the Dockerfile: the images' own facts."""
-    match = re.search(rf"^(?:ARG |ENV |\t){name}=(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    assert match, f"the Dockerfile sets no {name}"
-    return match.group(1)
+def stop_grace_period(overlay: str) -> str:
+    """What the init container's check holds APP_GRACEFUL_TIMEOUT against."""
+    env: dict[str, str] = {entry["name"]: entry["value"] for entry in container(overlay, "config")["env"]}
+    return env["STOP_GRACE_PERIOD"]
 
 
 def seconds(text: str) -> int:
@@ -83,13 +68,13 @@ def test_the_manifests_validate_strictly(overlay: str, version: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_settings_are_compose_yamls_names_and_defaults(overlay: str) -> None:
-    compose = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / "compose.yaml").read_text()))
+    compose = compose_defaults()
     # Only the backend, and the ingress controller's Pods as trusted proxies, differ.
     expected = {name: compose[name] for name in stackctl.RULES} | {"APP_SERVER": overlay}
     assert settings(overlay) == expected | {"TRUSTED_PROXIES": "10.0.0.0/8"}
     assert stackctl.proxies(settings(overlay)["TRUSTED_PROXIES"]) is None
     # The init container runs this check on them; here it must pass as the cluster would run it.
-    stop = next(env["value"] for env in container(overlay, "config")["env"] if env["name"] == "STOP_GRACE_PERIOD")
+    stop = stop_grace_period(overlay)
     assert stackctl.problems({**settings(overlay), "STOP_GRACE_PERIOD": stop}) == []
 
 
@@ -109,7 +94,7 @@ def test_termination_lets_nginx_go_first_and_the_app_drain_within_the_grace_peri
     # The app's preStop sleep, then its graceful stop, both before the kubelet's SIGKILL.
     assert pre_stop("app") + graceful < grace
     # What the config check holds APP_GRACEFUL_TIMEOUT against is what is left after preStop.
-    stop = next(env["value"] for env in container(overlay, "config")["env"] if env["name"] == "STOP_GRACE_PERIOD")
+    stop = stop_grace_period(overlay)
     assert seconds(stop) == grace - pre_stop("app")
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import stackctl
 from stackctl import RULES, UWSGI_PACKET_MAX, main, parse_size, problems, uwsgi_packet_bound, workers
+from tests.facts import compose_defaults
 
 DEFAULTS = {
     "APP_SERVER": "uwsgi",
@@ -136,8 +137,7 @@ def test_main_prints_the_effective_settings_when_all_is_well(
 
 
 def test_the_defaults_here_are_compose_yamls() -> None:
-    compose = (Path(__file__).resolve().parents[1] / "compose.yaml").read_text()
-    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", compose))
+    defaults = compose_defaults()
     assert {name: defaults[name] for name in DEFAULTS if name in defaults} == {
         name: value for name, value in DEFAULTS.items() if name in defaults
     }

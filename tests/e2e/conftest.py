@@ -8,6 +8,7 @@ import os
 import subprocess
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -28,6 +29,7 @@ from .stack import (
 )
 
 HERE = Path(__file__).parent
+T = TypeVar("T")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -64,17 +66,24 @@ def new_stack(backend: str, images: None) -> Iterator[StackFactory]:
         yield StackFactory(backend, exits)
 
 
+@contextlib.contextmanager
+def once_per_backend(start: Callable[[str], contextlib.AbstractContextManager[T]]) -> Iterator[Callable[[str], T]]:
+    """get(backend): what `start(backend)` yields, started on first use, all stopped at the end."""
+    with contextlib.ExitStack() as exits:
+        started: dict[str, T] = {}
+
+        def get(backend: str) -> T:
+            if backend not in started:
+                started[backend] = exits.enter_context(start(backend))
+            return started[backend]
+
+        yield get
+
+
 @pytest.fixture(scope="session")
 def compose_stacks(images: None) -> Iterator[Callable[[str], Stack]]:
     """compose_stacks(backend): the compose stack on that backend, started once per session."""
-    with contextlib.ExitStack() as exits:
-        started: dict[str, Stack] = {}
-
-        def get(backend: str) -> Stack:
-            if backend not in started:
-                started[backend] = exits.enter_context(running_stack(backend))
-            return started[backend]
-
+    with once_per_backend(running_stack) as get:
         yield get
 
 
@@ -97,15 +106,9 @@ def pod_images(images: None) -> dict[str, str]:
 def pods(pod_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Pod]]:
     """pods(backend): the Kubernetes Deployment under podman on that backend, once per module (the
     Pods go when the black-box tests are done, before the load tests)."""
-    with contextlib.ExitStack() as exits:
-        started: dict[str, Pod] = {}
-
-        def get(backend: str) -> Pod:
-            if backend not in started:
-                directory = tmp_path_factory.mktemp(f"pod-{backend}")
-                started[backend] = exits.enter_context(running_pod(backend, pod_images, directory))
-            return started[backend]
-
+    with once_per_backend(
+        lambda backend: running_pod(backend, pod_images, tmp_path_factory.mktemp(f"pod-{backend}"))
+    ) as get:
         yield get
 
 

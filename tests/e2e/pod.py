@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,9 +16,10 @@ from typing import Any
 
 import yaml
 
-from .stack import ROOT, SETTINGS, Site, StackError
+from tests.facts import rendered
 
-DEPLOY = ROOT / "deploy" / "kubernetes"
+from .stack import SETTINGS, Site, StackError, free_port
+
 # crun, podman's default runtime, refuses hosts with a cgroup v1 or hybrid layout; runc runs
 # on both (host/provision-podman installs it).
 PODMAN = ("podman", "--runtime", "runc")
@@ -49,14 +48,6 @@ def load_images(images: set[str]) -> dict[str, str]:
         raise StackError(f"docker save | podman load failed:\n{load.stderr}")
     # podman names what it loads from an archive without a registry localhost/NAME:TAG.
     return {name: f"localhost/{name}" for name in names}
-
-
-def rendered(backend: str) -> list[dict[str, Any]]:
-    kubectl = Path(sys.executable).parent / "kubectl"
-    result = subprocess.run(
-        [kubectl, "kustomize", DEPLOY / backend], capture_output=True, text=True, check=True, timeout=60
-    )
-    return [document for document in yaml.safe_load_all(result.stdout) if document]
 
 
 def for_podman(
@@ -109,10 +100,8 @@ class Pod(Site):
         documents = rendered(self.backend)
         (config_map,) = (d for d in documents if d["kind"] == "ConfigMap")
         (deployment,) = (d for d in documents if d["kind"] == "Deployment")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        config_map["data"].update(self.settings)
+        port = free_port()
+        config_map = {**config_map, "data": {**config_map["data"], **self.settings}}
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "configmap.yaml").write_text(yaml.safe_dump(config_map))
         (self.directory / "deployment.yaml").write_text(

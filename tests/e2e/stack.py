@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -33,11 +32,11 @@ SETTINGS = {
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
-def dockerfile_arg(name: str) -> str:
-    """The default of a build argument of the Dockerfile (the fixed UIDs and GIDs)."""
-    match = re.search(rf"^ARG {name}=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    assert match, f"the Dockerfile has no ARG {name}=..."
-    return match.group(1)
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server that must know its own published port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 # The HTTPS overlay.

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from .stack import MAX_BODY_BYTES, Stack, dockerfile_arg
+from tests.facts import dockerfile
+
+from .stack import MAX_BODY_BYTES, Stack
 
 STATIC_CSS = "/static/css/app.css"
 
@@ -54,7 +56,7 @@ def test_body_over_the_limit_gets_413_from_nginx_without_the_app(stack: Stack) -
 
 
 def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack: Stack) -> None:
-    uid, gid = dockerfile_arg("APP_UID"), dockerfile_arg("APP_GID")
+    uid, gid = dockerfile("APP_UID"), dockerfile("APP_GID")
     # The public path is a link to the app container's own socket, in a directory of the app's.
     assert stack.exec("app", "stackctl", "published").endswith(
         f"app-{stack.inspect('app', '{{.Config.Hostname}}')}.sock\n"
@@ -64,7 +66,7 @@ def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack
     mode, owner, group, kind = stack.exec("nginx", "stat", "-L", "-c", "%a %u %g %F", stack.socket).split(maxsplit=3)
     assert (mode, owner, group, kind.strip()) == ("660", uid, gid, "socket")
     assert gid in stack.exec("nginx", "id", "-G").split()
-    assert stack.exec("nginx", "id", "-u").strip() == dockerfile_arg("NGINX_UID")
+    assert stack.exec("nginx", "id", "-u").strip() == dockerfile("NGINX_UID")
     assert stack.exec("app", "id", "-u").strip() == uid
 
 

@@ -10,13 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .stack import BACKENDS, TLS_FILES, Stack, StackFactory, running_stack
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .stack import BACKENDS, TLS_FILES, Stack, StackFactory, free_port, running_stack
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
