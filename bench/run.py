@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Benchmark the stack on each backend; write a Markdown table, JSON and a PNG chart.
+"""Benchmark the stack against what users would pick instead; write Markdown, JSON and a chart.
 
-Measures, per backend, with wrk inside the project's own networks (bench/compose.bench.yaml):
-nginx serving a static file; a small JSON response through nginx and straight from the app
-server (same workers, HTTP on TCP) to price the nginx hop; a 64 KiB response; a 1 MiB upload; a
-concurrency sweep. For each: requests/s, p50/p99 latency, errors, CPU of each container. Also:
-image sizes, memory per worker, and the time from `make up-*` to the first 200 (warm images).
+Four configurations serve the same Flask app from the same app image, one at a time, with the
+same worker count: the stack on uWSGI and on Gunicorn, and two peers rebuilt on the stack's
+images (bench/peers/): nginx and uWSGI in one container with uWSGI's usual settings
+(tiangolo/uwsgi-nginx-flask's shape), and nginx -> Gunicorn over TCP without upstream keep-alive
+(docker/awesome-compose's nginx-wsgi-flask). wrk runs inside the project's own networks
+(bench/compose.bench.yaml): no traffic leaves the project, no Docker port proxy in the path.
+
+These machines vary by about 25 % between rounds, so the configurations alternate within each
+round (in a rotating order) and every figure is a median over rounds, with its spread; ratios
+are taken within a round. Per scenario: successful requests/s, latency, errors, and the CPU time
+each layer spends per request (nginx, the app container, the Docker daemon that carries the
+containers' logs), from cgroup and /proc accounting. The floor is the same request served with
+no server at all (bench/probes/floor.py): app CPU per request / floor is what the server costs.
+Also: the time from `up` to the first 200, image sizes, memory per worker.
 
 It reports; it never passes or fails on a figure. Run by `make bench`:
-    make bench BENCH_ARGS='--duration 5 --backends gunicorn'
+    make bench BENCH_ARGS='--rounds 1 --duration 4 --configs uwsgi onebox'
 """
 
 from __future__ import annotations
@@ -20,64 +29,92 @@ import os
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "server"))
+import stackctl  # noqa: E402  (the stack's own worker count: one owner)
+
 PROJECT = "fns-bench"
 FILES = ["--file", "compose.yaml", "--file", "bench/compose.bench.yaml"]
-SERVICES = ("nginx", "app", "bench")
+DYNAMIC = "/api/whoami"
+STATIC = "/static/css/app.css"
 SWEEP = (16, 64, 256, 1000)
+# The processes of the Docker daemon: every container's output passes through its shim and
+# dockerd (the JSON access log is one write per request), and health checks are exec'd by them.
+DAEMON_COMMANDS = ("dockerd", "containerd", "containerd-shim")
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str
+    label: str
+    host: str  # where wrk sends requests, inside the project's networks
+    layers: dict[str, str]  # layer -> the service whose container's CPU it is
+    services: tuple[str, ...] = ()  # peers: what `up` starts (the stack: make up-<key>)
+
+    @property
+    def ours(self) -> bool:
+        return not self.services
+
+
+CONFIGS = (
+    Config("uwsgi", "this stack, uWSGI", "nginx:8080", {"nginx": "nginx", "app": "app"}),
+    Config("gunicorn", "this stack, Gunicorn", "nginx:8080", {"nginx": "nginx", "app": "app"}),
+    Config(
+        "onebox",
+        "nginx + uWSGI in one container, uWSGI's usual settings (tiangolo's shape)",
+        "onebox:8080",
+        {"nginx + app": "onebox"},
+        ("onebox",),
+    ),
+    Config(
+        "tcp",
+        "nginx -> Gunicorn over TCP, no upstream keep-alive (awesome-compose's shape)",
+        "tcp-nginx:8080",
+        {"nginx": "tcp-nginx", "app": "tcp-gunicorn"},
+        ("tcp-nginx", "tcp-gunicorn"),
+    ),
+)
 
 
 @dataclass(frozen=True)
 class Scenario:
     key: str
     label: str
-    url: str
+    path: str
     connections: int = 32
     body_bytes: int | None = None
+    ours_only: bool = False
 
 
 SCENARIOS = (
-    Scenario("static", "static file (nginx)", "http://nginx:8080/static/css/app.css"),
-    Scenario("dynamic", "small JSON via nginx", "http://nginx:8080/api/whoami"),
-    Scenario("direct", "small JSON direct", "http://app:9000/api/whoami"),
-    Scenario("large", "64 KiB via nginx", "http://nginx:8080/api/bytes?size=65536"),
-    Scenario("upload", "1 MiB upload via nginx", "http://nginx:8080/api/echo", 8, 1024 * 1024),
-    *(Scenario(f"sweep-{c}", f"{c} connections", "http://nginx:8080/api/whoami", c) for c in SWEEP),
+    Scenario("dynamic", "small JSON", DYNAMIC),
+    Scenario("static", "static file", STATIC),
+    Scenario("c1000", "small JSON, 1,000 connections", DYNAMIC, 1000),
+    Scenario("large", "64 KiB response", "/api/bytes?size=65536", ours_only=True),
+    Scenario("upload", "1 MiB upload", "/api/echo", 8, 1024 * 1024, ours_only=True),
+    *(Scenario(f"sweep-{c}", f"small JSON, {c} connections", DYNAMIC, c, ours_only=True) for c in SWEEP[:-1]),
 )
-
-
-@dataclass
-class Result:
-    backend: str
-    scenario: str
-    label: str
-    connections: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    socket_errors: int
-    requests: int
-    cpu_cores: dict[str, float] = field(default_factory=dict)
 
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def compose(env: dict[str, str], *args: str, files: bool = True, timeout: float = 600) -> str:
-    command = ["docker", "compose", "--env-file", os.devnull, "--project-name", PROJECT]
-    command += FILES if files else ["--file", "compose.yaml"]
+def compose(env: dict[str, str], *args: str, peers: bool = True, timeout: float = 600) -> str:
+    command = ["docker", "compose", "--env-file", os.devnull, "--project-name", PROJECT, *FILES]
+    command += ["--profile", "peers"] if peers else []
     result = subprocess.run([*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command + list(args))} failed:\n{result.stdout}\n{result.stderr}")
@@ -89,16 +126,29 @@ class DockerAPI(http.client.HTTPConnection):
 
     def __init__(self) -> None:
         super().__init__("localhost", timeout=10)
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        self.path = host.removeprefix("unix://")
+        self.path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(self.path)
 
-    def cpu_ns(self, container: str) -> int:
+    def cpu_s(self, container: str) -> float:
         self.request("GET", f"/containers/{container}/stats?stream=false&one-shot=true")
-        return int(json.loads(self.getresponse().read())["cpu_stats"]["cpu_usage"]["total_usage"])
+        return int(json.loads(self.getresponse().read())["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+
+
+def daemon_cpu_s() -> float:
+    """CPU time of the daemon's own processes (not of children they reap: an exec'd wrk is one)."""
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        command, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if command.startswith(DAEMON_COMMANDS):
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -107,10 +157,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def first_200(url: str, limit: float) -> float | None:
-    """Poll url until it answers 200 (bounded by `limit` seconds); return when, or None."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
+def first_200(url: str, limit: float, started: float, done: threading.Event) -> float | None:
+    """Poll url until it answers 200 (bounded by `limit` seconds); seconds since `started`, or None."""
+    while time.monotonic() - started < limit and not done.is_set():
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -121,99 +170,121 @@ def first_200(url: str, limit: float) -> float | None:
     return None
 
 
-def time_to_first_200(backend: str, env: dict[str, str]) -> dict[str, float | None]:
-    """Run the real `make up-<backend>` (images warm) and time it against the first 200."""
+def timed_up(config: Config, env: dict[str, str]) -> dict[str, float | None]:
+    """Start a configuration the way its users do, timing the first 200 and the command's return.
+
+    The stack: `make up-<backend>` (build check, config check, waits until a request would
+    succeed). A peer: `docker compose up -d` of its services, images present.
+    """
     port = free_port()
-    make_env = {**env, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(port)}
-    compose(env, "down", "--volumes", "--remove-orphans")
+    if config.ours:
+        command = ["make", f"up-{config.key}"]
+        env = {**env, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(port), "COMPOSE_FILE": "compose.yaml"}
+    else:
+        command = ["docker", "compose", "--project-name", PROJECT, *FILES, "--profile", "peers", "up", "--detach"]
+        command += ["--no-build", *config.services]
+        env = {**env, "BENCH_PEER_PORT": str(port)}
+    failed = threading.Event()
     started = time.monotonic()
-    make = subprocess.Popen(
-        ["make", f"up-{backend}"], cwd=ROOT, env=make_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    first = first_200(f"http://127.0.0.1:{port}/healthz", 60)
-    _, stderr = make.communicate(timeout=120)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def watch() -> None:
+        if process.wait():
+            failed.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    first = first_200(f"http://127.0.0.1:{port}{DYNAMIC}", 60, started, failed)
+    _, stderr = process.communicate(timeout=120)
     returned = time.monotonic() - started
-    if make.returncode:
-        raise RuntimeError(f"make up-{backend} failed:\n{stderr}")
-    return {"first_200_s": None if first is None else round(first, 2), "make_returned_s": round(returned, 2)}
+    watcher.join()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
+    return {"first_200_s": None if first is None else round(first, 2), "returned_s": round(returned, 2)}
 
 
-def run_wrk(
-    env: dict[str, str], api: DockerAPI, ids: dict[str, str], scenario: Scenario, duration: int
-) -> dict[str, Any]:
-    before = {name: api.cpu_ns(cid) for name, cid in ids.items()}
-    started = time.monotonic()
-    body = [f"WRK_BODY_BYTES={scenario.body_bytes}"] if scenario.body_bytes else []
-    out = compose(
-        env,
-        *("exec", "-T", "bench", "env", *body, "wrk", "--threads", "1", "--connections", str(scenario.connections)),
-        *("--duration", f"{duration}s", "--timeout", "5s", "--script", "/bench/report.lua", scenario.url),
-        timeout=duration + 60,
-    )
-    elapsed = time.monotonic() - started
-    cpu = {name: round((api.cpu_ns(cid) - before[name]) / 1e9 / elapsed, 2) for name, cid in ids.items()}
-    match = re.search(r"^BENCH-JSON (.*)$", out, re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"no report from wrk:\n{out}")
-    return {**json.loads(match.group(1)), "cpu": cpu}
+class Measurer:
+    """wrk against one running configuration, with the CPU each layer spent meanwhile."""
+
+    def __init__(self, config: Config, env: dict[str, str]) -> None:
+        self.config, self.env = config, env
+        self.ids = {layer: compose(env, "ps", "--quiet", service).strip() for layer, service in config.layers.items()}
+        self.api = DockerAPI()
+
+    def cpu(self) -> dict[str, float]:
+        return {**{layer: self.api.cpu_s(cid) for layer, cid in self.ids.items()}, "daemon": daemon_cpu_s()}
+
+    def run(self, scenario: Scenario, duration: int) -> dict[str, Any]:
+        before = self.cpu()
+        body = [f"WRK_BODY_BYTES={scenario.body_bytes}"] if scenario.body_bytes else []
+        wrk = ["wrk", "--threads", "1", "--connections", str(scenario.connections), "--duration", f"{duration}s"]
+        wrk += ["--timeout", "5s", "--script", "/bench/report.lua", f"http://{self.config.host}{scenario.path}"]
+        out = compose(self.env, "exec", "-T", "bench", "env", *body, *wrk, timeout=duration + 60)
+        after = self.cpu()
+        match = re.search(r"^BENCH-JSON (.*)$", out, re.MULTILINE)
+        if not match:
+            raise RuntimeError(f"no report from wrk:\n{out}")
+        raw = json.loads(match.group(1))
+        errors = raw["errors"]
+        ok = raw["requests"] - errors["status"]
+        return {
+            "config": self.config.key,
+            "scenario": scenario.key,
+            # Successful responses only: fast 502s must not look like throughput.
+            "rps": round(ok / (raw["duration_us"] / 1e6), 1),
+            "p50_ms": round(raw["latency_us"]["p50"] / 1000, 2),
+            "p99_ms": round(raw["latency_us"]["p99"] / 1000, 2),
+            "non_2xx": errors["status"],
+            "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+            "requests": raw["requests"],
+            "cpu_us": {layer: round((after[layer] - before[layer]) / max(ok, 1) * 1e6, 1) for layer in after},
+        }
+
+    def probe(self, name: str, *args: str) -> Any:
+        code = (ROOT / "bench" / "probes" / name).read_text()
+        return json.loads(compose(self.env, "exec", "-T", "app", "python3", "-c", code, *args))
+
+    def close(self) -> None:
+        self.api.close()
 
 
-def worker_memory(env: dict[str, str]) -> dict[str, Any]:
-    """RSS and PSS (shared pages split among sharers) of the app server's master and workers."""
-    probe = (ROOT / "bench" / "probes" / "worker_memory.py").read_text()
-    rows = json.loads(compose(env, "exec", "-T", "app", "python3", "-c", probe))
-    master = next(row for row in rows if row["pid"] == 1)
+def worker_memory(rows: list[dict[str, int]]) -> dict[str, float]:
+    """Mean RSS and PSS (shared pages split among sharers) of the server's workers, in MiB."""
     workers = [row for row in rows if row["ppid"] == 1]
-
-    def mean(key: str) -> float:
-        return round(sum(float(w[key]) for w in workers) / len(workers) / 1024, 1)
-
     return {
         "workers": len(workers),
-        "master_rss_mib": round(master["rss_kib"] / 1024, 1),
-        "worker_rss_mib": mean("rss_kib"),
-        "worker_pss_mib": mean("pss_kib"),
+        "worker_rss_mib": round(statistics.mean(w["rss_kib"] for w in workers) / 1024, 1),
+        "worker_pss_mib": round(statistics.mean(w["pss_kib"] for w in workers) / 1024, 1),
     }
 
 
-def bench_backend(backend: str, env: dict[str, str], duration: int) -> tuple[list[Result], dict[str, Any]]:
-    env = {**env, "APP_SERVER": backend, "HTTP_PORT": "0"}
-    extra: dict[str, Any] = {"startup": time_to_first_200(backend, env)}
-    log(f"{backend}: first 200 after {extra['startup']['first_200_s']} s of `make up-{backend}`")
-    compose(env, "up", "--detach", "--wait", "--no-build", "--wait-timeout", "120")
-    ids = {name: compose(env, "ps", "--quiet", name).strip() for name in SERVICES}
-    api = DockerAPI()
-    results = []
+def bench_config(config: Config, env: dict[str, str], duration: int) -> dict[str, Any]:
+    """One round of one configuration: start it, measure every scenario it takes, stop it."""
+    env = {**env, "APP_SERVER": config.key if config.ours else "uwsgi"}
+    compose(env, "down", "--volumes", "--remove-orphans")
+    out: dict[str, Any] = {"startup": timed_up(config, env), "rows": []}
     try:
-        for url in ("http://nginx:8080/api/whoami", "http://app:9000/api/whoami"):  # warm up both paths
-            run_wrk(env, api, ids, Scenario("warmup", "warm-up", url), 2)
-        for scenario in SCENARIOS:
-            raw = run_wrk(env, api, ids, scenario, duration)
-            errors = raw["errors"]
-            result = Result(
-                backend=backend,
-                scenario=scenario.key,
-                label=scenario.label,
-                connections=scenario.connections,
-                # Successful responses only: fast 502s must not look like throughput.
-                rps=round((raw["requests"] - errors["status"]) / (raw["duration_us"] / 1e6), 1),
-                p50_ms=round(raw["latency_us"]["p50"] / 1000, 2),
-                p99_ms=round(raw["latency_us"]["p99"] / 1000, 2),
-                non_2xx=errors["status"],
-                socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
-                requests=raw["requests"],
-                cpu_cores=raw["cpu"],
-            )
-            log(
-                f"{backend}: {scenario.label}: {result.rps:.0f} req/s, p99 {result.p99_ms} ms, "
-                f"{result.non_2xx} non-2xx, {result.socket_errors} socket errors"
-            )
-            results.append(result)
-        extra["memory"] = worker_memory(env)
+        compose(env, "up", "--detach", "--no-build", "--no-deps", "bench")
+        measurer = Measurer(config, env)
+        try:
+            measurer.run(Scenario("warmup", "warm-up", DYNAMIC), 2)
+            for scenario in SCENARIOS:
+                if scenario.ours_only and not config.ours:
+                    continue
+                row = measurer.run(scenario, duration)
+                log(
+                    f"{config.key}: {scenario.label}: {row['rps']:,.0f} req/s, {row['non_2xx']} non-2xx, "
+                    f"{row['socket_errors']} socket errors, CPU µs/request {row['cpu_us']}"
+                )
+                out["rows"].append(row)
+            if config.ours:
+                out["floor"] = measurer.probe("floor.py", DYNAMIC, "5000")
+                out["memory"] = worker_memory(measurer.probe("worker_memory.py"))
+        finally:
+            measurer.close()
     finally:
-        api.close()
         compose(env, "down", "--volumes", "--remove-orphans")
-    return results, extra
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -226,60 +297,185 @@ def machine() -> dict[str, Any]:
 
 
 def image_sizes(env: dict[str, str]) -> dict[str, float]:
-    sizes = {}
     services = json.loads(compose(env, "config", "--format", "json"))["services"]
+    sizes = {}
     for name in ("app", "nginx"):
-        image = services[name]["image"]
-        inspect = ["docker", "image", "inspect", "--format", "{{.Size}}", image]
+        inspect = ["docker", "image", "inspect", "--format", "{{.Size}}", services[name]["image"]]
         sizes[name] = round(int(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout) / 1e6, 1)
     return sizes
 
 
-def ratios(results: list[Result]) -> dict[str, dict[str, float]]:
-    by = {(r.backend, r.scenario): r for r in results}
-    out = {}
-    for backend in sorted({r.backend for r in results}):
-        dynamic, direct, static = by[(backend, "dynamic")], by[(backend, "direct")], by[(backend, "static")]
-        out[backend] = {
-            "nginx_vs_direct": round(dynamic.rps / direct.rps, 2),
-            "static_vs_dynamic": round(static.rps / dynamic.rps, 1),
-            "errors_up_to_1000": sum(r.non_2xx + r.socket_errors for r in results if r.backend == backend),
+# --- summarising --------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Medians over rounds per configuration and scenario; ratios taken within each round."""
+    configs = [c for c in CONFIGS if c.key in rounds[0]]
+    table: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        rows_by_scenario: dict[str, list[dict[str, Any]]] = {}
+        for one in rounds:
+            for row in one[config.key]["rows"]:
+                rows_by_scenario.setdefault(row["scenario"], []).append(row)
+        table[config.key] = {
+            key: {
+                "rps": spread([r["rps"] for r in rows]),
+                "p50_ms": statistics.median(r["p50_ms"] for r in rows),
+                "p99_ms": statistics.median(r["p99_ms"] for r in rows),
+                "errors": sum(r["non_2xx"] + r["socket_errors"] for r in rows),
+                "cpu_us": {layer: statistics.median(r["cpu_us"][layer] for r in rows) for layer in rows[0]["cpu_us"]},
+            }
+            for key, rows in rows_by_scenario.items()
         }
-    return out
+        starts = [one[config.key]["startup"] for one in rounds]
+        table[config.key]["startup"] = {
+            key: spread([s[key] for s in starts if s[key] is not None] or [float("nan")]) for key in starts[0]
+        }
+        if config.ours:
+            table[config.key]["floor_us"] = spread([one[config.key]["floor"]["cpu_us_per_request"] for one in rounds])
+            table[config.key]["memory"] = rounds[-1][config.key]["memory"]
+
+    def per_round(ratio: Any) -> dict[str, float] | None:
+        values = [v for v in (ratio(one) for one in rounds) if v is not None]
+        return spread(values) if values else None
+
+    def rps(one: dict[str, Any], key: str, scenario: str) -> float:
+        return float(next(r["rps"] for r in one[key]["rows"] if r["scenario"] == scenario))
+
+    peers = [c.key for c in configs if not c.ours]
+    ratios = {}
+    for config in (c for c in configs if c.ours):
+        key = config.key
+
+        def app_cpu(one: dict[str, Any], key: str = key) -> float:
+            return float(next(r["cpu_us"]["app"] for r in one[key]["rows"] if r["scenario"] == "dynamic"))
+
+        ratios[key] = {
+            "dynamic_vs_best_peer": per_round(
+                lambda one, key=key: (
+                    rps(one, key, "dynamic") / max(rps(one, p, "dynamic") for p in peers) if peers else None
+                )
+            ),
+            "app_cpu_vs_floor": per_round(lambda one, key=key: app_cpu(one) / one[key]["floor"]["cpu_us_per_request"]),
+            "static_vs_dynamic": per_round(lambda one, key=key: rps(one, key, "static") / rps(one, key, "dynamic")),
+            "first_200_vs_faster_peer": per_round(
+                lambda one, key=key: (
+                    one[key]["startup"]["first_200_s"] / min(one[p]["startup"]["first_200_s"] for p in peers)
+                    if peers
+                    else None
+                )
+            ),
+            "errors_up_to_1000": sum(
+                r["non_2xx"] + r["socket_errors"]
+                for one in rounds
+                for r in one[key]["rows"]
+                if r["scenario"].startswith(("dynamic", "c1000", "sweep"))
+            ),
+        }
+    return {"table": table, "ratios": ratios}
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+DASH, TIMES = "\u2013", "\u00d7"  # en dash and multiplication sign, for the report
+
+
+def figure(value: dict[str, float], unit: str = "", digits: int = 0) -> str:
+    fmt = f"{{:,.{digits}f}}"
+    median, low, high = (fmt.format(value[k]) for k in ("median", "min", "max"))
+    return f"{median}{unit} ({low}{DASH}{high})" if low != high else f"{median}{unit}"
+
+
+def cpu_cells(cpu: dict[str, float]) -> str:
+    nginx = cpu.get("nginx", cpu.get("nginx + app", 0.0))
+    app = cpu.get("app")
+    own = nginx + (app or 0.0)
+    if app is None:
+        return f"{own:,.0f} (one container) | {cpu['daemon']:,.0f} | {own + cpu['daemon']:,.0f}"
+    return f"{nginx:,.0f} + {app:,.0f} | {cpu['daemon']:,.0f} | {own + cpu['daemon']:,.0f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
+    m, s = report["machine"], report["summary"]
+    table = s["table"]
+    labels = {c.key: c.label for c in CONFIGS}
     lines = [
         f"Run {report['date']} on {m['cpus']} CPUs ({m['cpu_model']}), kernel {m['kernel']}, Docker Engine "
-        f"{m['docker_engine']}; wrk (1 thread) inside the project's networks, {report['duration_s']} s per row. "
-        "The load generator, nginx and the app share the same CPUs: compare ratios within this run, not "
-        "absolute figures across machines.",
+        f"{m['docker_engine']}. Every configuration serves the same Flask app from the same app image with "
+        f"{report['workers']} workers; wrk (1 thread) inside the project's networks, {report['duration_s']} s per "
+        f"measurement, {report['rounds']} rounds alternating the configurations: medians, with the spread over "
+        "rounds in brackets. wrk, nginx and the app share the CPUs: compare within this run, not across machines.",
         "",
-        "| backend | scenario | conns | 2xx/s | p50 ms | p99 ms | non-2xx | socket err "
-        "| CPU nginx | CPU app | CPU wrk |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| configuration | small JSON, 32 conns | 1,000 conns (errors) | static file | CPU µs per small-JSON "
+        "request: nginx + app | Docker daemon | total | first 200 after `up` |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in report["results"]:
-        cpu = r["cpu_cores"]
+    for key, row in table.items():
         lines.append(
-            f"| {r['backend']} | {r['label']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']} | {r['p99_ms']} | "
-            f"{r['non_2xx']} | {r['socket_errors']} | {cpu['nginx']} | {cpu['app']} | {cpu['bench']} |"
+            f"| {labels[key]} | {figure(row['dynamic']['rps'])} | {figure(row['c1000']['rps'])} "
+            f"({row['c1000']['errors']:,}) | {figure(row['static']['rps'])} | {cpu_cells(row['dynamic']['cpu_us'])} | "
+            f"{figure(row['startup']['first_200_s'], ' s', 1)} |"
         )
-    lines += ["", "| backend | nginx ÷ direct | static ÷ dynamic | errors, all rows | first 200 after `make up` | "
-              "`make up` returned | workers | worker RSS / PSS MiB | master RSS MiB |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for backend, ratio in report["ratios"].items():
-        extra = report["backends"][backend]
-        mem, start = extra["memory"], extra["startup"]
+    ours = [c.key for c in CONFIGS if c.ours and c.key in table]
+    lines += [
+        "",
+        "| the stack | floor: µs CPU per request, in-process | app CPU ÷ floor | small JSON ÷ best peer "
+        f"| static ÷ small JSON | errors, 16{DASH}1,000 conns | first 200 ÷ faster peer | `make up` returned |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def times(value: dict[str, float] | None) -> str:
+        return "n/a" if value is None else figure(value, TIMES, 2)
+
+    for key in ours:
+        ratio, row = s["ratios"][key], table[key]
         lines.append(
-            f"| {backend} | {ratio['nginx_vs_direct']} | {ratio['static_vs_dynamic']} | {ratio['errors_up_to_1000']} | "
-            f"{start['first_200_s']} s | {start['make_returned_s']} s | {mem['workers']} | "
-            f"{mem['worker_rss_mib']} / {mem['worker_pss_mib']} | {mem['master_rss_mib']} |"
+            f"| {labels[key]} | {figure(row['floor_us'])} | {times(ratio['app_cpu_vs_floor'])} | "
+            f"{times(ratio['dynamic_vs_best_peer'])} | {times(ratio['static_vs_dynamic'])} | "
+            f"{ratio['errors_up_to_1000']} | {times(ratio['first_200_vs_faster_peer'])} | "
+            f"{figure(row['startup']['returned_s'], ' s', 1)} |"
         )
+    lines += [
+        "",
+        "| the stack | scenario | conns | 2xx/s | p50 ms | p99 ms | errors | CPU µs per request: nginx, app, daemon |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key in ours:
+        for scenario in SCENARIOS:
+            if row := table[key].get(scenario.key):
+                cpu = ", ".join(f"{row['cpu_us'][layer]:,.0f}" for layer in ("nginx", "app", "daemon"))
+                lines.append(
+                    f"| {key} | {scenario.label} | {scenario.connections} | {figure(row['rps'])} | {row['p50_ms']} | "
+                    f"{row['p99_ms']} | {row['errors']} | {cpu} |"
+                )
     sizes = report["image_sizes_mb"]
-    lines += ["", f"Images: app {sizes['app']} MB, nginx {sizes['nginx']} MB. CPU columns are cores busy on average."]
+    memory = ", ".join(
+        f"{key} {table[key]['memory']['workers']} workers of {table[key]['memory']['worker_rss_mib']} MiB RSS / "
+        f"{table[key]['memory']['worker_pss_mib']} MiB PSS"
+        for key in ours
+    )
+    lines += ["", f"Images: app {sizes['app']} MB, nginx {sizes['nginx']} MB. Memory: {memory}."]
     return "\n".join(lines) + "\n"
+
+
+README = ROOT / "README.md"
+README_MARKS = ("<!-- make bench: peers -->", "<!-- /make bench -->")
+
+
+def splice_readme(table: str) -> None:
+    """Put the comparison table into README.md between its marks: the run owns the figures."""
+    start, end = README_MARKS
+    text = README.read_text()
+    if start not in text or end not in text:
+        log(f"README.md has no {start} ... {end} section: left as it is")
+        return
+    head, rest = text.split(start, 1)
+    README.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -288,73 +484,84 @@ def chart(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = report["results"]
-    backends = list(report["backends"])
-    main = [s for s in SCENARIOS if not s.key.startswith("sweep")]
+    table = report["summary"]["table"]
+    keys = list(table)
+    short = {"uwsgi": "stack, uWSGI", "gunicorn": "stack, Gunicorn", "onebox": "one box (tiangolo)",
+             "tcp": "TCP (awesome-compose)"}  # fmt: skip
+    shown = [s for s in SCENARIOS if not s.ours_only]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
-    width = 0.8 / len(backends)
-    for i, backend in enumerate(backends):
-        values = [next(r["rps"] for r in results if r["backend"] == backend and r["scenario"] == s.key) for s in main]
-        bars = left.bar([x + i * width for x in range(len(main))], values, width, label=backend)
-        left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, rotation=90, padding=2)
-        sweep = [r for r in results if r["backend"] == backend and r["scenario"].startswith("sweep")]
-        right.plot([r["connections"] for r in sweep], [r["rps"] for r in sweep], marker="o", label=backend)
-        for r in sweep:
-            errors = r["non_2xx"] + r["socket_errors"]
-            right.annotate(f"{errors} err", (r["connections"], r["rps"]), fontsize=7, textcoords="offset points",
-                           xytext=(0, 6 + 10 * i), ha="center")  # fmt: skip
-    left.set_xticks([x + width * (len(backends) - 1) / 2 for x in range(len(main))], [s.label for s in main])
-    left.tick_params(axis="x", labelsize=8)
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        values = [table[key][s.key]["rps"] for s in shown]
+        medians = [v["median"] for v in values]
+        spreads = [[v["median"] - v["min"] for v in values], [v["max"] - v["median"] for v in values]]
+        bars = left.bar([x + i * width for x in range(len(shown))], medians, width, yerr=spreads, label=short[key])
+        left.bar_label(bars, labels=[f"{v:,.0f}" for v in medians], fontsize=7, rotation=90, padding=3)
+    left.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(shown))], [s.label for s in shown])
     left.set_yscale("log")
-    left.set_ylabel("successful requests/s (log scale)")
-    left.set_title("Throughput by scenario")
-    left.legend()
-    right.set_xscale("log")
-    right.set_xticks(SWEEP, [str(c) for c in SWEEP])
-    right.set_xlabel("concurrent connections")
-    right.set_ylabel("successful requests/s")
-    right.set_ylim(bottom=0)
-    right.set_title("Small JSON via nginx: concurrency sweep")
-    right.legend()
+    left.set_ylabel("successful requests/s, median (log scale)")
+    left.set_title("Throughput, same app and worker count")
+    left.legend(fontsize=8)
+    bottoms = [0.0] * len(keys)
+    for layer in ("nginx", "nginx + app", "app", "daemon"):
+        values = [table[key]["dynamic"]["cpu_us"].get(layer, 0.0) for key in keys]
+        if any(values):
+            right.bar(range(len(keys)), values, 0.6, bottom=bottoms, label=layer)
+            bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    floors = [table[key]["floor_us"]["median"] for key in keys if "floor_us" in table[key]]
+    if floors:
+        right.axhline(statistics.median(floors), color="black", linestyle="--", linewidth=1, label="floor (no server)")
+    right.set_xticks(range(len(keys)), [short[key] for key in keys], fontsize=8, rotation=15)
+    right.set_ylabel("CPU µs per small-JSON request")
+    right.set_title("Where the CPU goes")
+    right.legend(fontsize=8)
     m = report["machine"]
-    fig.suptitle(f"Run {report['date']}, {m['cpus']} CPUs, wrk inside the compose networks", fontsize=10)
+    fig.suptitle(f"Run {report['date']}, {m['cpus']} CPUs, medians of {report['rounds']} rounds", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement (default 8)")
-    parser.add_argument("--backends", nargs="+", default=["uwsgi", "gunicorn"], choices=["uwsgi", "gunicorn"])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all configurations (default 3)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (default 5)")
+    keys = [c.key for c in CONFIGS]
+    parser.add_argument("--configs", nargs="+", default=keys, choices=keys, help="default: all")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
-    env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench"}
-    log("building images (project fns-bench, tag bench)")
-    compose(env, "build", timeout=1800)
+    workers = stackctl.workers("auto")
+    env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench", "APP_WORKERS": str(workers),
+           "BENCH_WORKERS": str(workers)}  # fmt: skip
+    log("building images (project fns-bench, tag bench); the peers' image builds on the app's")
+    compose(env, "build", peers=False, timeout=1800)
+    compose(env, "build", "onebox", timeout=1800)
+    configs = [c for c in CONFIGS if c.key in args.configs]
+    rounds = []
+    for number in range(args.rounds):
+        # Rotate the order, so no configuration always runs first (on a cold cache) or last.
+        order = configs[number % len(configs) :] + configs[: number % len(configs)]
+        log(f"round {number + 1} of {args.rounds}: {' '.join(c.key for c in order)}")
+        rounds.append({config.key: bench_config(config, env, args.duration) for config in order})
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": args.duration,
+        "rounds": args.rounds,
+        "workers": workers,
         "machine": machine(),
         "image_sizes_mb": image_sizes(env),
         "settings": {k: v for k, v in os.environ.items() if k.startswith(("APP_", "NGINX_"))},
-        "backends": {},
-        "results": [],
+        "summary": summarise(rounds),
+        "raw": rounds,
     }
-    measured: list[Result] = []
-    for backend in args.backends:
-        results, extra = bench_backend(backend, env, args.duration)
-        report["backends"][backend] = extra
-        measured += results
-    report["results"] = [r.__dict__ for r in measured]
-    report["ratios"] = ratios(measured)
-
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    (args.out / "results.md").write_text(table)
+    text = markdown(report)
+    (args.out / "results.md").write_text(text)
+    # README shows the run's conditions, the comparison and the stack's ratios; results.md all.
+    splice_readme("\n\n".join(text.split("\n\n")[:3]) + "\n")
     chart(report, args.out / "chart.png")
-    print(table)
+    print(text)
     log(f"wrote {args.out}/results.json, results.md and chart.png")
     return 0
 

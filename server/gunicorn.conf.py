@@ -30,10 +30,6 @@ umask = 0o117
 # Connections queued on the socket while every worker is busy; the kernel caps it at the
 # container's net.core.somaxconn (compose.yaml sets both from APP_BACKLOG).
 backlog = int(os.environ["APP_BACKLOG"])
-# Benchmarks only (bench/compose.bench.yaml): also serve HTTP on TCP, so the cost of the nginx
-# hop can be measured. Unset in the stack itself.
-if os.environ.get("APP_DIRECT_HTTP"):
-    bind.append(os.environ["APP_DIRECT_HTTP"])
 
 # --- request head -------------------------------------------------------------------------
 # nginx is the one gate for the request head; Gunicorn must take whatever it passes on, or a
