@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,26 @@ class Stack(Site):
     def json_messages(self, service: str) -> list[dict[str, object]]:
         """The service's log lines that are JSON objects, parsed."""
         return [json.loads(line) for line in self.messages(service) if line.startswith("{")]
+
+    def logged(self, service: str, wanted: Callable[[str], bool], at_least: int = 1) -> list[str]:
+        """The service's log lines that `wanted` accepts, once there are `at_least` (or 5 s passed).
+
+        nginx writes its access log up to a second after the request (buffer, flush:
+        nginx/templates/app.conf.template), so a test looking for a line must wait for it.
+        """
+        deadline = time.monotonic() + 5
+        while True:
+            found = [line for line in self.messages(service) if wanted(line)]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+    def logged_json(
+        self, service: str, wanted: Callable[[dict[str, Any]], bool], at_least: int = 1
+    ) -> list[dict[str, Any]]:
+        """As logged(), for the JSON lines, parsed."""
+        lines = self.logged(service, lambda line: line.startswith("{") and wanted(json.loads(line)), at_least)
+        return [json.loads(line) for line in lines]
 
     def state(self, service: str) -> dict[str, object]:
         """The container's State as `docker inspect` reports it (Status, ExitCode, ...)."""

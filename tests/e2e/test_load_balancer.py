@@ -44,7 +44,7 @@ def test_a_trusted_proxy_names_the_client_and_its_scheme(balanced: Stack) -> Non
     assert str(seen["url"]).startswith("https://")
     # HSTS follows the scheme the client used, here at the load balancer.
     assert seen["hsts"] == "max-age=63072000"
-    logged = [entry for entry in balanced.json_messages("nginx") if entry.get("request_id") == f"lb-{probe}"]
+    logged = balanced.logged_json("nginx", lambda entry: entry.get("request_id") == f"lb-{probe}")
     assert [entry["remote_addr"] for entry in logged] == ["203.0.113.7"]
 
 

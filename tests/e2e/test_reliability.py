@@ -337,8 +337,8 @@ def test_stalled_and_trickling_clients_never_reach_the_app_and_others_are_served
         assert data == b""
     assert b"HTTP/1.1 200 OK" in trickled["reply"]  # type: ignore[operator]
     assert b'"bytes":8' in trickled["reply"]  # type: ignore[operator]
-    shed = [line for line in stack.json_messages("nginx") if "stalled" in str(line.get("uri"))]
-    held = max(float(line["request_time"]) for line in shed)  # type: ignore[arg-type]
+    shed = stack.logged_json("nginx", lambda entry: "stalled" in str(entry.get("uri")))
+    held = max(float(line["request_time"]) for line in shed)
     figure(
         f"[slow clients] {backend}: 40 stalled clients cut after at most {held:.2f} s (CLIENT_TIMEOUT 2 s); "
         f"{len(latencies)} requests served meanwhile, slowest {max(latencies) * 1000:.0f} ms"

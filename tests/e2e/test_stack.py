@@ -27,7 +27,7 @@ def test_real_client_address_reaches_the_app_and_spoofed_headers_do_not(stack: S
     assert info["scheme"] == "http"
     assert info["host"] == stack.base_url.removeprefix("http://")
     # The address nginx saw (in its access log) is the one the app got.
-    logged = [entry for entry in stack.json_messages("nginx") if probe in str(entry.get("uri"))]
+    logged = stack.logged_json("nginx", lambda entry: probe in str(entry.get("uri")))
     assert logged, "nginx did not log the request"
     assert info["remote_addr"] == logged[-1]["remote_addr"]
 
