@@ -44,6 +44,12 @@ limit_request_field_size = int(os.environ["REQUEST_HEAD_BUFFER"]) + len("X-Forwa
 limit_request_fields = stackctl.header_fields()
 
 # --- workers ------------------------------------------------------------------------------
+# The master imports the app once and forks the workers from it, as uWSGI does: a worker (every
+# APP_MAX_REQUESTS, below) starts without importing anything, and the workers share the app's
+# pages (make bench). An app that opens connections at import shares them with every worker on
+# both servers alike: open them per worker, or lazily. Not in development: the reloader needs
+# each worker to import the code afresh.
+preload_app = os.environ.get("APP_RELOAD") != "on"
 workers = stackctl.workers(os.environ["APP_WORKERS"])
 threads = int(os.environ["APP_THREADS"])
 # One request per worker (the default, APP_THREADS=1): sync, the worker nginx's buffering was
