@@ -84,3 +84,12 @@ def test_servers_run_as_pid_1(stack: Stack) -> None:
     app_cmd = stack.exec("app", "cat", "/proc/1/cmdline").replace("\0", " ")
     assert stack.backend in app_cmd
     assert stack.exec("nginx", "cat", "/proc/1/comm").strip() == "nginx"
+
+
+def test_the_app_is_imported_once_in_the_master_and_the_workers_fork_from_it(stack: Stack) -> None:
+    # Flask's imports load MarkupSafe's C extension: mapped in the master (PID 1), the app was
+    # imported there, and every worker, recycled ones too, starts with it instead of importing
+    # it again (uWSGI's default; Gunicorn's preload_app). Gunicorn's reloader (APP_RELOAD=on)
+    # is the exception: there the master maps none of it.
+    master_maps = stack.exec("app", "cat", "/proc/1/maps")
+    assert "markupsafe" in master_maps
