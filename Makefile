@@ -12,7 +12,7 @@ DEV_COMPOSE_FILE ?= compose.yaml:compose.dev.yaml
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_VENV ?= .venv-bench
-# Extra bench/run.py arguments, e.g. make bench BENCH_ARGS='--duration 5 --backends uwsgi'
+# Extra bench/run.py arguments, e.g. make bench BENCH_ARGS='--rounds 1 --configs uwsgi onebox'
 BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
 PYTEST_ARGS ?=
@@ -86,7 +86,7 @@ k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check t
 	$(with_base) $(VENV)/bin/pytest tests/e2e/test_pod.py tests/e2e/test_black_box.py -k pod $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends (about 4 min); writes bench/results/
+bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends against what users pick instead (about 11 min); writes bench/results/
 	$(with_base) $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # What make lint reads: every shell script (by its #! line), Dockerfile and YAML file git tracks,

@@ -59,6 +59,7 @@ DAEMON_COMMANDS = ("dockerd", "containerd", "containerd-shim")
 class Config:
     key: str
     label: str
+    server: str  # the WSGI server: a stack backend's peer is the one with the same server
     host: str  # where wrk sends requests, inside the project's networks
     layers: dict[str, str]  # layer -> the service whose container's CPU it is
     services: tuple[str, ...] = ()  # peers: what `up` starts (the stack: make up-<key>)
@@ -69,11 +70,12 @@ class Config:
 
 
 CONFIGS = (
-    Config("uwsgi", "this stack, uWSGI", "nginx:8080", {"nginx": "nginx", "app": "app"}),
-    Config("gunicorn", "this stack, Gunicorn", "nginx:8080", {"nginx": "nginx", "app": "app"}),
+    Config("uwsgi", "this stack, uWSGI", "uwsgi", "nginx:8080", {"nginx": "nginx", "app": "app"}),
+    Config("gunicorn", "this stack, Gunicorn", "gunicorn", "nginx:8080", {"nginx": "nginx", "app": "app"}),
     Config(
         "onebox",
         "nginx + uWSGI in one container, uWSGI's usual settings (tiangolo's shape)",
+        "uwsgi",
         "onebox:8080",
         {"nginx + app": "onebox"},
         ("onebox",),
@@ -81,6 +83,7 @@ CONFIGS = (
     Config(
         "tcp",
         "nginx -> Gunicorn over TCP, no upstream keep-alive (awesome-compose's shape)",
+        "gunicorn",
         "tcp-nginx:8080",
         {"nginx": "tcp-nginx", "app": "tcp-gunicorn"},
         ("tcp-nginx", "tcp-gunicorn"),
@@ -350,6 +353,7 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     ratios = {}
     for config in (c for c in configs if c.ours):
         key = config.key
+        twin = next((c.key for c in configs if not c.ours and c.server == config.server), None)
 
         def app_cpu(one: dict[str, Any], key: str = key) -> float:
             return float(next(r["cpu_us"]["app"] for r in one[key]["rows"] if r["scenario"] == "dynamic"))
@@ -359,6 +363,9 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
                 lambda one, key=key: (
                     rps(one, key, "dynamic") / max(rps(one, p, "dynamic") for p in peers) if peers else None
                 )
+            ),
+            "dynamic_vs_same_server_peer": per_round(
+                lambda one, key=key, twin=twin: rps(one, key, "dynamic") / rps(one, twin, "dynamic") if twin else None
             ),
             "app_cpu_vs_floor": per_round(lambda one, key=key: app_cpu(one) / one[key]["floor"]["cpu_us_per_request"]),
             "static_vs_dynamic": per_round(lambda one, key=key: rps(one, key, "static") / rps(one, key, "dynamic")),
@@ -425,8 +432,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "| the stack | floor: µs CPU per request, in-process | app CPU ÷ floor | small JSON ÷ best peer "
+        "| small JSON ÷ peer on the same server "
         f"| static ÷ small JSON | errors, 16{DASH}1,000 conns | first 200 ÷ faster peer | `make up` returned |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def times(value: dict[str, float] | None) -> str:
@@ -436,7 +444,8 @@ def markdown(report: dict[str, Any]) -> str:
         ratio, row = s["ratios"][key], table[key]
         lines.append(
             f"| {labels[key]} | {figure(row['floor_us'])} | {times(ratio['app_cpu_vs_floor'])} | "
-            f"{times(ratio['dynamic_vs_best_peer'])} | {times(ratio['static_vs_dynamic'])} | "
+            f"{times(ratio['dynamic_vs_best_peer'])} | {times(ratio['dynamic_vs_same_server_peer'])} | "
+            f"{times(ratio['static_vs_dynamic'])} | "
             f"{ratio['errors_up_to_1000']} | {times(ratio['first_200_vs_faster_peer'])} | "
             f"{figure(row['startup']['returned_s'], ' s', 1)} |"
         )
@@ -499,14 +508,16 @@ def chart(report: dict[str, Any], path: Path) -> None:
         left.bar_label(bars, labels=[f"{v:,.0f}" for v in medians], fontsize=7, rotation=90, padding=3)
     left.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(shown))], [s.label for s in shown])
     left.set_yscale("log")
+    left.set_ylim(top=left.get_ylim()[1] * 4)  # room for the labels above the bars
     left.set_ylabel("successful requests/s, median (log scale)")
     left.set_title("Throughput, same app and worker count")
     left.legend(fontsize=8)
     bottoms = [0.0] * len(keys)
-    for layer in ("nginx", "nginx + app", "app", "daemon"):
+    layers = {"nginx": "tab:purple", "nginx + app": "tab:olive", "app": "tab:cyan", "daemon": "tab:gray"}
+    for layer, colour in layers.items():
         values = [table[key]["dynamic"]["cpu_us"].get(layer, 0.0) for key in keys]
         if any(values):
-            right.bar(range(len(keys)), values, 0.6, bottom=bottoms, label=layer)
+            right.bar(range(len(keys)), values, 0.6, bottom=bottoms, label=layer, color=colour)
             bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
     floors = [table[key]["floor_us"]["median"] for key in keys if "floor_us" in table[key]]
     if floors:
@@ -528,7 +539,12 @@ def main() -> int:
     keys = [c.key for c in CONFIGS]
     parser.add_argument("--configs", nargs="+", default=keys, choices=keys, help="default: all")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--report", type=Path, help="measure nothing: write the outputs again from this results.json")
     args = parser.parse_args()
+    if args.report:
+        earlier = json.loads(args.report.read_text())
+        write({**earlier, "summary": summarise(earlier["raw"])}, args.out)
+        return 0
 
     workers = stackctl.workers("auto")
     env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench", "APP_WORKERS": str(workers),
@@ -554,16 +570,20 @@ def main() -> int:
         "summary": summarise(rounds),
         "raw": rounds,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    write(report, args.out)
+    return 0
+
+
+def write(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    (args.out / "results.md").write_text(text)
+    (out / "results.md").write_text(text)
     # README shows the run's conditions, the comparison and the stack's ratios; results.md all.
     splice_readme("\n\n".join(text.split("\n\n")[:3]) + "\n")
-    chart(report, args.out / "chart.png")
+    chart(report, out / "chart.png")
     print(text)
-    log(f"wrote {args.out}/results.json, results.md and chart.png")
-    return 0
+    log(f"wrote {out}/results.json, results.md and chart.png")
 
 
 if __name__ == "__main__":
