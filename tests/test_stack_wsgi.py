@@ -158,3 +158,39 @@ def test_an_apps_log_lines_carry_the_request_id_as_json(log_lines: io.StringIO) 
         ("probe.views", "INFO", "handled it", "trace-0001"),
         ("probe", "WARNING", "and Flask's logger too", "trace-0001"),
     ]
+
+
+def test_an_apps_log_lines_carry_the_w3c_trace_id_from_traceparent(log_lines: io.StringIO) -> None:
+    app = probe_app()
+
+    @app.get("/log")
+    def log() -> ResponseReturnValue:
+        app.logger.info("traced")
+        return "logged"
+
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    served = client(app)
+    assert served.get("/log", headers={"traceparent": traceparent}).status_code == 200
+    assert served.get("/log").status_code == 200
+    entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    assert [e["trace_id"] for e in entries] == ["4bf92f3577b34da6a3ce929d0e0e4736", "-"]
+
+
+def test_text_log_lines_carry_both_ids() -> None:
+    lines = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stack_logs.configure("text", stream=lines)
+    try:
+        app = probe_app()
+
+        @app.get("/log")
+        def log() -> ResponseReturnValue:
+            app.logger.info("traced")
+            return "logged"
+
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        client(app).get("/log", headers={"traceparent": traceparent, "X-Request-ID": "req-00000001"})
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert "id=req-00000001 trace=4bf92f3577b34da6a3ce929d0e0e4736 traced" in lines.getvalue()

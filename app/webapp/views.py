@@ -63,6 +63,9 @@ def whoami() -> Response:
         server=wsgi_server(request.environ),
         pid=os.getpid(),
         request_id=request.headers.get("X-Request-ID"),
+        # W3C trace context as it reached the app (nginx keeps a valid one or starts a trace).
+        traceparent=request.headers.get("traceparent"),
+        tracestate=request.headers.get("tracestate"),
         # Names only: what reached the app, for checking what nginx lets through.
         headers=sorted(request.headers.keys()),
     )

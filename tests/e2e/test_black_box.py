@@ -162,6 +162,44 @@ def test_anything_else_is_replaced_before_the_app_sees_it(site: Site, bad: str) 
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
 
 
+# A W3C traceparent (version 00) and the trace ID in it.
+TRACEPARENT = re.compile(r"^00-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def test_a_valid_traceparent_and_its_tracestate_reach_the_app_unchanged(site: Site) -> None:
+    traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    info = site.get("/api/whoami", headers={"traceparent": traceparent, "tracestate": "vendor=a1,other=b2"}).json()
+    assert (info["traceparent"], info["tracestate"]) == (traceparent, "vendor=a1,other=b2")
+
+
+def test_without_a_traceparent_nginx_starts_a_trace_with_the_request_id_as_trace_id(site: Site) -> None:
+    response = site.get("/api/whoami")
+    started = TRACEPARENT.match(response.json()["traceparent"])
+    assert started is not None
+    assert started.group(1) == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # all-zero trace ID
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # all-zero parent ID
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",  # uppercase
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # the forbidden version
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-00",  # fields a 00 has not
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  # a trace ID one digit short
+        "not a traceparent",
+    ],
+)
+def test_an_invalid_traceparent_starts_a_new_trace_and_its_tracestate_is_dropped(site: Site, bad: str) -> None:
+    response = site.get("/api/whoami", headers={"traceparent": bad, "tracestate": "vendor=a1"})
+    info = response.json()
+    started = TRACEPARENT.match(info["traceparent"])
+    assert started is not None
+    assert started.group(1) == response.headers["X-Request-ID"]
+    assert info["tracestate"] is None
+
+
 def test_static_files_come_from_nginx_with_caching_headers(site: Site) -> None:
     response = site.get(STATIC_CSS)
     assert response.status_code == 200

@@ -34,9 +34,11 @@ HEADER_NAMES = [
     "Accept", "Accept-Encoding", "Cookie", "Content-Type", "Expect", "Range", "If-None-Match",
     "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Ssl", "Forwarded",
     "X-Real-IP", "X-Request-ID", "Proxy", "TE", "Upgrade", "Keep-Alive", "Trailer", "Via", "X-A",
+    "traceparent", "tracestate",
 ]  # fmt: skip
-# What names the server, its process, the request or the network the stack runs on.
-VARYING_KEYS = {"server", "pid", "request_id", "remote_addr"}
+# What names the server, its process, the request (its ID, the trace nginx starts for it) or the
+# network the stack runs on.
+VARYING_KEYS = {"server", "pid", "request_id", "traceparent", "remote_addr"}
 COMPARED_HEADERS = ("Content-Type", "Location", "Allow", "Cache-Control", "Content-Encoding", "Retry-After")
 
 

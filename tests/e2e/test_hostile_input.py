@@ -195,5 +195,6 @@ def test_headers_that_try_to_steer_the_app_are_dropped_or_overwritten(logged_sta
         "X-Forwarded-Proto",
         "X-Forwarded-Host",
         "X-Request-Id",
+        "Traceparent",
         "Script-Name",
     }, seen["headers"]

@@ -66,3 +66,13 @@ def test_a_line_still_in_nginx_buffer_is_written_when_nginx_stops(new_stack: Sta
     subprocess.run(["docker", "kill", "--signal", "QUIT", stack.container("nginx")], check=True, timeout=30)
     subprocess.run(["docker", "wait", stack.container("nginx")], check=True, timeout=60, capture_output=True)
     assert len([line for line in stack.messages("nginx") if trace in line]) == 1
+
+
+def test_the_trace_id_is_in_nginx_and_app_log_lines(stack: Stack) -> None:
+    trace_id = uuid.uuid4().hex
+    response = stack.post("/api/echo", data=b"trace me", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    request_id = response.headers["X-Request-ID"]
+    nginx = stack.logged_json("nginx", lambda entry: entry.get("request_id") == request_id)
+    assert [entry["trace_id"] for entry in nginx] == [trace_id]
+    app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == request_id]
+    assert [entry["trace_id"] for entry in app] == [trace_id]
