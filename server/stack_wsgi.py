@@ -3,13 +3,14 @@
 Any Flask app gets, without a line of its own: the client's address, scheme and host as nginx
 saw them (one trusted proxy hop), MAX_BODY_SIZE as its body limit too, the /healthz route the
 healthchecks use, the running server's name in SERVER_SOFTWARE, its request body read whole
-before it answers, and log lines that carry the request's ID (server/stack_logs.py).
+before it answers, log lines that carry the request's and the trace's IDs (server/stack_logs.py),
+and OpenTelemetry spans when the OTEL_* variables ask for them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
@@ -97,5 +98,32 @@ def stack(app: Flask) -> WSGIApplication:
     return named
 
 
+def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
+    """OpenTelemetry spans for the app's requests, when OTEL_TRACES_EXPORTER=otlp; off otherwise.
+
+    The standard OTEL_* variables configure the rest: the OTLP/HTTP endpoint, the service name,
+    the sampler. A span continues the trace in the traceparent nginx passes (nginx.conf). Set up
+    once, in the process that imports the app: both servers fork their workers from it, and the
+    SDK's batch processor restarts its export thread in each child (os.register_at_fork).
+    """
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "none")
+    if exporter == "none" or environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    if exporter != "otlp":
+        raise SystemExit(f"stack_wsgi: OTEL_TRACES_EXPORTER must be otlp or none, not {exporter!r}")
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()  # its resource from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)  # type: ignore[no-untyped-call]
+    return True
+
+
 stack_logs.configure(os.environ.get("LOG_FORMAT", "json"))
+tracing(flask_app, os.environ)
 app = stack(flask_app)

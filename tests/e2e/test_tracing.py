@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import subprocess
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +81,93 @@ def test_the_trace_id_is_in_nginx_and_app_log_lines(stack: Stack) -> None:
     assert [entry["trace_id"] for entry in nginx] == [trace_id]
     app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == request_id]
     assert [entry["trace_id"] for entry in app] == [trace_id]
+
+
+# protobuf's C extension, which only the OTLP exporter loads: mapped in a process that traces.
+PROTOBUF_EXTENSION = "google/_upb/"
+
+
+def traced_stack(new_stack: StackFactory, service: str) -> Stack:
+    """A stack with OpenTelemetry on, as `service`, exporting to the test's receiver every 100 ms."""
+    return new_stack(
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_SERVICE_NAME=service,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://otlp-receiver:4318/v1/traces",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+
+
+Spans = Callable[[Callable[[dict[str, object]], bool]], list[dict[str, object]]]
+
+
+@contextlib.contextmanager
+def otlp_receiver(stack: Stack) -> Iterator[Spans]:
+    """A receiver on the stack's backend network as otlp-receiver; yields spans(wanted), which
+    waits up to 10 s for a span that `wanted` accepts and returns all such spans."""
+    name = f"{stack.project}-otlp-receiver"
+    program = (Path(__file__).parent / "probes" / "otlp_receiver.py").read_text()
+    image = stack.inspect("app", "{{.Config.Image}}")
+    network = ["--network", f"{stack.project}_backend", "--network-alias", "otlp-receiver"]
+    subprocess.run(
+        ["docker", "run", "--detach", "--name", name, *network, "--entrypoint", "python3", image, "-c", program],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    def lines() -> list[str]:
+        result = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=30)
+        return (result.stdout + result.stderr).splitlines()
+
+    def spans(wanted: Callable[[dict[str, object]], bool]) -> list[dict[str, object]]:
+        deadline = time.monotonic() + 10
+        while True:
+            found = [span for line in lines() if line.startswith("{") and wanted(span := json.loads(line))]
+            if found or time.monotonic() > deadline:
+                # One more export interval, so a second span for the same request would show too.
+                time.sleep(0.5)
+                return [span for line in lines() if line.startswith("{") and wanted(span := json.loads(line))]
+            time.sleep(0.2)
+
+    try:
+        deadline = time.monotonic() + 30
+        while "receiver: listening" not in lines() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield spans
+    except BaseException as error:
+        error.add_note("--- otlp receiver ---\n" + "\n".join(lines()[-50:]))
+        raise
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=60)
+
+
+def test_opentelemetry_spans_join_the_callers_trace_through_nginx(new_stack: StackFactory, backend: str) -> None:
+    stack = traced_stack(new_stack, f"shop-{backend}")
+    with otlp_receiver(stack) as spans:
+        trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+        traceparent = f"00-{trace_id}-{parent_id}-01"
+        assert stack.get("/api/whoami", headers={"traceparent": traceparent}).status_code == 200
+        received = spans(lambda span: span["trace_id"] == trace_id)
+    # One request, one span, a child of the caller's, named by the route, from this service.
+    assert len(received) == 1, received
+    span = received[0]
+    assert span["parent_id"] == parent_id
+    assert span["service"] == f"shop-{backend}"
+    assert span["attributes"]["http.route"] == "/api/whoami"  # type: ignore[index]
+    # The exporter's protobuf is loaded in the server's master: what the off test looks for.
+    assert PROTOBUF_EXTENSION in stack.exec("app", "cat", "/proc/1/maps")
+
+
+def test_opentelemetry_spans_of_a_trace_nginx_started_carry_the_request_id(
+    new_stack: StackFactory, backend: str
+) -> None:
+    stack = traced_stack(new_stack, f"shop-{backend}")
+    with otlp_receiver(stack) as spans:
+        request_id = stack.get("/api/whoami").headers["X-Request-ID"]
+        received = spans(lambda span: span["trace_id"] == request_id)
+    assert len(received) == 1, received
+
+
+def test_opentelemetry_is_off_unless_asked_for(stack: Stack) -> None:
+    # The default stack has no exporter: its master has not even loaded the exporter's protobuf.
+    assert PROTOBUF_EXTENSION not in stack.exec("app", "cat", "/proc/1/maps")
