@@ -3,6 +3,7 @@ these hold whatever app a fork puts in app/."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -132,15 +133,23 @@ def test_the_whole_body_is_read_before_an_answer(path: str, status: str) -> None
     assert b"".join(chunks)
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
+@contextlib.contextmanager
+def logging_to(log_format: str) -> Iterator[io.StringIO]:
     """The stack's logging set up on a buffer; the root logger as it was afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     lines = io.StringIO()
-    stack_logs.configure("json", stream=lines)
-    yield lines
-    root.handlers[:], root.level = handlers, level
+    stack_logs.configure(log_format, stream=lines)
+    try:
+        yield lines
+    finally:
+        root.handlers[:], root.level = handlers, level
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    with logging_to("json") as lines:
+        yield lines
 
 
 def test_an_apps_log_lines_carry_the_request_id_as_json(log_lines: io.StringIO) -> None:
@@ -160,7 +169,12 @@ def test_an_apps_log_lines_carry_the_request_id_as_json(log_lines: io.StringIO) 
     ]
 
 
-def test_an_apps_log_lines_carry_the_w3c_trace_id_from_traceparent(log_lines: io.StringIO) -> None:
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+def traced_app() -> Flask:
+    """A probe app whose /log logs one line."""
     app = probe_app()
 
     @app.get("/log")
@@ -168,29 +182,18 @@ def test_an_apps_log_lines_carry_the_w3c_trace_id_from_traceparent(log_lines: io
         app.logger.info("traced")
         return "logged"
 
-    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    served = client(app)
-    assert served.get("/log", headers={"traceparent": traceparent}).status_code == 200
+    return app
+
+
+def test_an_apps_log_lines_carry_the_w3c_trace_id_from_traceparent(log_lines: io.StringIO) -> None:
+    served = client(traced_app())
+    assert served.get("/log", headers={"traceparent": TRACEPARENT}).status_code == 200
     assert served.get("/log").status_code == 200
     entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
-    assert [e["trace_id"] for e in entries] == ["4bf92f3577b34da6a3ce929d0e0e4736", "-"]
+    assert [e["trace_id"] for e in entries] == [TRACE_ID, "-"]
 
 
 def test_text_log_lines_carry_both_ids() -> None:
-    lines = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stack_logs.configure("text", stream=lines)
-    try:
-        app = probe_app()
-
-        @app.get("/log")
-        def log() -> ResponseReturnValue:
-            app.logger.info("traced")
-            return "logged"
-
-        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        client(app).get("/log", headers={"traceparent": traceparent, "X-Request-ID": "req-00000001"})
-    finally:
-        root.handlers[:], root.level = handlers, level
-    assert "id=req-00000001 trace=4bf92f3577b34da6a3ce929d0e0e4736 traced" in lines.getvalue()
+    with logging_to("text") as lines:
+        client(traced_app()).get("/log", headers={"traceparent": TRACEPARENT, "X-Request-ID": "req-00000001"})
+    assert f"id=req-00000001 trace={TRACE_ID} traced" in lines.getvalue()
