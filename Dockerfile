@@ -72,10 +72,13 @@ COPY app/ /srv/app/
 RUN set -eux; \
 	ln -s /opt/stack/stackctl.py /usr/local/bin/stackctl; \
 	/opt/venv/bin/python -m compileall -q /opt/stack /srv/app
+# PROMETHEUS_MULTIPROC_DIR: where each worker writes its metrics (server/stack_metrics.py), on
+# the /tmp tmpfs compose.yaml (and the Pod's emptyDir) gives the app.
 ENV PATH=/opt/venv/bin:$PATH \
 	PYTHONPATH=/opt/stack:/srv/app \
 	PYTHONDONTWRITEBYTECODE=1 \
-	PYTHONUNBUFFERED=1
+	PYTHONUNBUFFERED=1 \
+	PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
 WORKDIR /srv/app
 USER app:app
 ENTRYPOINT ["stackctl"]

@@ -4,7 +4,8 @@ Any Flask app gets, without a line of its own: the client's address, scheme and 
 saw them (one trusted proxy hop), MAX_BODY_SIZE as its body limit too, the /healthz route the
 healthchecks use, the running server's name in SERVER_SOFTWARE, its request body read whole
 before it answers, log lines that carry the request's and the trace's IDs (server/stack_logs.py),
-and OpenTelemetry spans when the OTEL_* variables ask for them.
+Prometheus metrics from every worker on an internal port (server/stack_metrics.py), and
+OpenTelemetry spans when the OTEL_* variables ask for them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import stack_logs
+import stack_metrics
 import wsgi
 from stackctl import HEALTH_PATH, parse_size
 
@@ -126,4 +128,15 @@ def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
 
 stack_logs.configure(os.environ.get("LOG_FORMAT", "json"))
 tracing(flask_app, os.environ)
+# With APP_METRICS=on, counted wherever the app image runs the app (PROMETHEUS_MULTIPROC_DIR: the
+# Dockerfile); served only by the server's master, the container's PID 1 (stackctl serve execs
+# it), not by a Gunicorn worker that imports the app itself (APP_RELOAD=on), a build step or a
+# probe. The health checks are not the app's traffic.
+if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    stack_metrics.setup(
+        flask_app,
+        excluded=[f"^{HEALTH_PATH}$"],
+        port=int(os.environ.get("APP_METRICS_PORT", "9200")),
+        serve=os.getpid() == 1,
+    )
 app = stack(flask_app)

@@ -155,6 +155,8 @@ RULES: dict[str, Check] = {
     "APP_MAX_REQUESTS": whole(0, 1_000_000_000),
     "APP_MAX_REQUESTS_JITTER": whole(0, 1_000_000_000),
     "APP_PIDS_LIMIT": whole(16, 1_000_000),
+    "APP_METRICS": one_of("on", "off"),
+    "APP_METRICS_PORT": whole(1024, 65535),
     "CLIENT_TIMEOUT": timeout,
     "MAX_BODY_SIZE": size,
     "STATIC_MAX_AGE": duration,
@@ -292,6 +294,11 @@ def serve_command(environ: Mapping[str, str]) -> list[str]:
 
 def serve(environ: Mapping[str, str]) -> NoReturn:
     command = serve_command(environ)
+    # The workers' metric files (server/stack_metrics.py) start empty with each server: a
+    # restarted container keeps its /tmp on Kubernetes (emptyDir), and old PIDs would be summed.
+    if metrics_dir := environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        Path(metrics_dir).mkdir(mode=0o700, parents=True)
     summary = " ".join(f"{name.removeprefix('APP_').lower()}={environ.get(name, '')}" for name in SUMMARY)
     summary = summary.replace("workers=auto", f"workers=auto({workers('auto')})")
     print(f"app: {command[0]} on {own_socket(environ)}: {summary}", flush=True)

@@ -25,6 +25,8 @@ DEFAULTS = {
     "APP_MAX_REQUESTS": "10000",
     "APP_MAX_REQUESTS_JITTER": "1000",
     "APP_PIDS_LIMIT": "256",
+    "APP_METRICS": "on",
+    "APP_METRICS_PORT": "9200",
     "CLIENT_TIMEOUT": "10s",
     "MAX_BODY_SIZE": "10m",
     "STATIC_MAX_AGE": "1h",

@@ -8,12 +8,17 @@ server itself costs. argv[1]: the path; argv[2]: how many timed calls.
 
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
 from werkzeug.test import EnvironBuilder
 
+# The app counts its requests as it does in a worker, into files of this probe's own: the
+# server's are not to be touched.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
 import stack_wsgi
 
 path, calls = sys.argv[1], int(sys.argv[2])

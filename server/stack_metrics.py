@@ -1,0 +1,104 @@
+"""Prometheus metrics of the app, counted in every worker and served from one place.
+
+prometheus-flask-exporter's metrics, under its names: flask_http_request_duration_seconds (a
+histogram by method, route and status: its _count is the request count), flask_http_request_total
+and flask_http_request_exceptions_total; plus flask_http_requests_in_progress. The route is the
+URL rule (/user/<id>), never the raw path; "unmatched" when no rule matched, a 404 or 405.
+
+Pre-forking servers: prometheus_client's multiprocess mode. Each worker writes its values to
+files of its own under PROMETHEUS_MULTIPROC_DIR (the app's tmpfs, emptied by `stackctl serve`)
+and the collector adds them up at each scrape, so a worker that is recycled or killed loses
+nothing it counted. A dead worker's in-flight gauge is dropped at the next scrape, and a new
+worker clears any left under its PID. The metrics are served over HTTP on APP_METRICS_PORT by a
+thread of the process that imports the app, both servers' master (uWSGI's, and Gunicorn's with
+preload_app): on the app's own networks only, never through nginx.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Request, request
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import mark_process_dead
+from prometheus_flask_exporter.multiprocess import MultiprocessPrometheusMetrics
+
+LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
+
+
+class StackMetrics(MultiprocessPrometheusMetrics):  # type: ignore[misc]  # untyped
+    """The exporter's multiprocess metrics; `start_http_server` is called once, by setup()."""
+
+    registry: Any
+
+    def should_start_http_server(self) -> bool:
+        return True
+
+    def info(self, *args: Any, **kwargs: Any) -> Any:
+        """As the exporter's, but not registered: in multiprocess mode the collector already reads
+        the gauge from its file, and flask_exporter_info was exposed twice."""
+        registry, self.registry = self.registry, None
+        try:
+            return super().info(*args, **kwargs)
+        finally:
+            self.registry = registry
+
+
+class DeadWorkers:
+    """A collector that yields nothing: before the multiprocess collector reads the files, it
+    drops the live gauges of workers that are gone (killed ones never say so)."""
+
+    def collect(self) -> Iterator[Metric]:
+        for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).iterdir():
+            if (match := LIVE_GAUGE_FILE.match(path.name)) and not alive(int(match.group(1))):
+                mark_process_dead(int(match.group(1)))  # type: ignore[no-untyped-call]
+        return iter(())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def route(current: Request) -> str:
+    """The request's URL rule: bounded label values, whatever paths clients send."""
+    return current.url_rule.rule if current.url_rule is not None else "unmatched"
+
+
+def setup(app: Flask, excluded: list[str], port: int, serve: bool) -> None:
+    """Count the app's requests (not those under `excluded`, regexes); serve them on `port`."""
+    registry = CollectorRegistry()
+    registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
+    metrics = StackMetrics(app, registry=registry, group_by=route, excluded_paths=excluded)
+    in_progress = Gauge(
+        "flask_http_requests_in_progress",
+        "Requests the app's workers are handling now",
+        multiprocess_mode="livesum",
+        registry=None,
+    )
+
+    @app.before_request
+    def started() -> None:
+        if not any(re.match(pattern, request.path) for pattern in excluded):
+            request.environ["stack.in_progress"] = True
+            in_progress.inc()
+
+    @app.teardown_request
+    def finished(exception: BaseException | None) -> None:
+        if request.environ.pop("stack.in_progress", False):
+            in_progress.dec()
+
+    # A new worker may have the PID of a dead one: its in-flight count is not this worker's.
+    os.register_at_fork(after_in_child=lambda: mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]
+    if serve:
+        metrics.start_http_server(port)

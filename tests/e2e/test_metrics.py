@@ -1,0 +1,108 @@
+"""The app's Prometheus metrics: every worker's requests, counted once, on an internal port only.
+
+Scraped from inside the app container (127.0.0.1:APP_METRICS_PORT): the port is on the app's own
+networks, and nothing routes to it from the published one.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.facts import compose_defaults
+
+from .stack import Stack, StackFactory
+from .test_reliability import wait_for_replacement
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(stack: Stack) -> Samples:
+    """Every sample the app's metrics port serves, by name and labels."""
+    url = f"http://127.0.0.1:{compose_defaults()['APP_METRICS_PORT']}/metrics"
+    program = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode())"
+    text = stack.exec("app", "python3", "-c", program)
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def count(samples: Samples, method: str, route: str, status: str) -> float:
+    key = (
+        "flask_http_request_duration_seconds_count",
+        frozenset({"method": method, "route": route, "status": status}.items()),
+    )
+    return samples.get(key, 0.0)
+
+
+def kill_worker(stack: Stack, pid: int) -> None:
+    stack.exec("app", "python3", "-c", f"import os; os.kill({pid}, {int(signal.SIGKILL)})")
+
+
+def test_metrics_are_never_served_through_nginx(stack: Stack) -> None:
+    for path in ("/metrics", "/metrics/", "/api/../metrics"):
+        response = stack.get(path)
+        assert response.status_code == 404, path
+        assert "flask_http_request" not in response.text
+    # ...while the app's port serves them to its own networks.
+    assert ("flask_http_requests_in_progress", frozenset()) in scrape(stack)
+
+
+def test_metrics_are_never_served_through_nginx_under_a_prefix(new_stack: StackFactory) -> None:
+    stack = new_stack(APP_PREFIX="/shop")
+    for path in ("/metrics", "/shop/metrics", "/shop/metrics/"):
+        response = stack.get(path)
+        assert response.status_code == 404, path
+        assert "flask_http_request" not in response.text
+
+
+def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFactory) -> None:
+    # Two workers, each recycled every 10 requests; one of them killed half way.
+    stack = new_stack(APP_WORKERS="2", APP_MAX_REQUESTS="10", APP_MAX_REQUESTS_JITTER="0")
+    pids = set()
+    for _ in range(24):
+        answer = stack.get("/api/whoami")
+        assert answer.status_code == 200
+        pids.add(answer.json()["pid"])
+    for _ in range(5):
+        assert stack.get("/api/no-such-route").status_code == 404
+    for _ in range(3):
+        assert stack.post("/api/echo", data=b"counted").status_code == 200
+    before = stack.worker_pids()
+    kill_worker(stack, min(before))
+    wait_for_replacement(stack, before)
+    for _ in range(10):
+        answer = stack.get("/api/whoami")
+        assert answer.status_code == 200
+        pids.add(answer.json()["pid"])
+    # More workers served than ever ran at once: recycled and replaced ones counted too.
+    assert len(pids) > 2, pids
+
+    samples = scrape(stack)
+    assert count(samples, "GET", "/api/whoami", "200") == 34
+    assert count(samples, "GET", "unmatched", "404") == 5
+    assert count(samples, "POST", "/api/echo", "200") == 3
+    assert samples[("flask_http_request_total", frozenset({"method": "GET", "status": "200"}.items()))] == 34
+    assert samples[("flask_http_requests_in_progress", frozenset())] == 0
+    # The health checks (every second) are not the app's traffic.
+    assert not [key for key in samples if ("route", "/healthz") in key[1]]
+
+
+def test_a_killed_workers_request_in_flight_is_not_counted_in_flight(new_stack: StackFactory) -> None:
+    stack = new_stack(APP_WORKERS="1")
+    slow = threading.Thread(target=lambda: stack.get("/api/slow?seconds=5", timeout=30))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while scrape(stack).get(("flask_http_requests_in_progress", frozenset())) != 1:
+        assert time.monotonic() < deadline, "the slow request never showed as in flight"
+        time.sleep(0.2)
+    before = stack.worker_pids()
+    kill_worker(stack, next(iter(before)))
+    slow.join(timeout=30)
+    wait_for_replacement(stack, before)
+    assert scrape(stack)[("flask_http_requests_in_progress", frozenset())] == 0
