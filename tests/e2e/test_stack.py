@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.facts import dockerfile
+from tests.facts import compose_defaults, dockerfile
 
-from .stack import MAX_BODY_BYTES, Stack
+from .stack import MAX_BODY_BYTES, Stack, StackFactory
 
 STATIC_CSS = "/static/css/app.css"
 
@@ -70,14 +70,21 @@ def test_socket_is_0660_owned_by_the_app_and_reachable_through_nginx_group(stack
     assert stack.exec("app", "id", "-u").strip() == uid
 
 
-def test_app_listens_on_no_tcp_port_and_publishes_none(stack: Stack) -> None:
+def test_app_listens_on_no_tcp_port_but_its_metrics_one_and_publishes_none(stack: Stack) -> None:
     processes, *listeners = stack.probe("app", "tcp_listeners").split()
     assert int(processes) >= 4, "expected the master, two workers and this probe"
-    assert listeners == []
+    # nginx reaches the app over the unix socket only; Prometheus scrapes the metrics port.
+    assert listeners == [compose_defaults()["APP_METRICS_PORT"]]
     published = json.loads(stack.compose("ps", "--format", "json", "app").stdout or "[]")
     rows = published if isinstance(published, list) else [published]
     assert rows, "app container not listed"
     assert all(not row.get("Publishers") for row in rows)
+
+
+def test_with_metrics_off_the_app_listens_on_no_tcp_port(new_stack: StackFactory) -> None:
+    stack = new_stack(APP_METRICS="off")
+    _, *listeners = stack.probe("app", "tcp_listeners").split()
+    assert listeners == []
 
 
 def test_servers_run_as_pid_1(stack: Stack) -> None:
