@@ -1,6 +1,7 @@
 # The stack's images, as targets of one build (compose.yaml picks them):
 #   app    the Flask app in app/, served by uWSGI or Gunicorn (APP_SERVER picks at start)
 #   nginx  in front: the only published port, the app's static files, the socket to the app
+#   metrics  Prometheus, the nginx exporter and mtail, for compose.metrics.yaml only
 #   bench  wrk, for make bench only
 # Build context: the repository root. Nothing here names the app's package: app/wsgi.py does.
 
@@ -10,6 +11,7 @@ ARG APP_UID=10001
 ARG APP_GID=10001
 ARG NGINX_UID=10002
 ARG NGINX_GID=10002
+ARG METRICS_UID=10003
 
 # --- base: what both images share ---------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
@@ -18,11 +20,19 @@ FROM ${BASE_IMAGE} AS base
 ARG APP_UID
 ARG APP_GID
 ENV APP_SOCKET=/run/app/app.sock
+# nginx's status sockets, the same way: its stub_status listener, and mtail's log socket when
+# compose.metrics.yaml runs it. The metrics image's user is in the nginx group.
+ARG NGINX_UID
+ARG NGINX_GID
+ENV NGINX_STATUS_DIR=/run/nginx-status
 RUN set -eux; \
 	groupadd --gid "${APP_GID}" app; \
-	mkdir -p "${APP_SOCKET%/*}"; \
+	groupadd --gid "${NGINX_GID}" nginx; \
+	mkdir -p "${APP_SOCKET%/*}" "${NGINX_STATUS_DIR}"; \
 	chown "${APP_UID}:${APP_GID}" "${APP_SOCKET%/*}"; \
-	chmod 0750 "${APP_SOCKET%/*}"
+	chmod 0750 "${APP_SOCKET%/*}"; \
+	chown "${NGINX_UID}:${NGINX_GID}" "${NGINX_STATUS_DIR}"; \
+	chmod 0770 "${NGINX_STATUS_DIR}"
 
 # --- python: a virtualenv with the app's pinned, hash-checked requirements ----------------
 FROM base AS python
@@ -97,9 +107,7 @@ RUN set -eux; \
 	ln -sf /dev/stdout /var/log/nginx/access.log; \
 	ln -sf /dev/stderr /var/log/nginx/error.log
 ARG NGINX_UID
-ARG NGINX_GID
 RUN set -eux; \
-	groupadd --gid "${NGINX_GID}" nginx; \
 	useradd --no-log-init --uid "${NGINX_UID}" --gid nginx --groups app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
 COPY nginx/nginx.conf nginx/headers.conf /etc/nginx/
 COPY nginx/errors/ /srv/errors/
@@ -116,6 +124,32 @@ EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 ENTRYPOINT ["docker-entrypoint"]
 CMD ["nginx", "-g", "daemon off;"]
+
+# --- metrics: Debian's Prometheus, nginx exporter and mtail, one image for the three services
+# of compose.metrics.yaml. The rules are checked, and their unit tests run, as it builds.
+FROM base AS metrics
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		mtail \
+		prometheus \
+		prometheus-nginx-exporter \
+	; \
+	rm -rf /var/lib/apt/lists/*
+ARG METRICS_UID
+RUN set -eux; \
+	useradd --no-log-init --uid "${METRICS_UID}" --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin metrics; \
+	mkdir -p /prometheus; \
+	chown metrics:nginx /prometheus
+COPY metrics/ /etc/stack-metrics/
+WORKDIR /etc/stack-metrics
+# Any port will do: the build checks the syntax; compose.metrics.yaml passes the app's setting.
+RUN set -eux; \
+	APP_METRICS_PORT=1 ./prometheus-start --check; \
+	promtool test rules rules.test.yaml; \
+	mtail --compile_only --progs mtail/
+USER metrics
+WORKDIR /prometheus
 
 # --- bench: wrk, the load generator of `make bench` (bench/compose.bench.yaml), run inside the
 # stack's own networks: no traffic leaves the project, and no Docker port proxy sits between wrk

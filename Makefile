@@ -95,7 +95,8 @@ SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(b
 DOCKERFILES = $(shell git ls-files '*Dockerfile')
 YAML_FILES = $(shell git ls-files '*.yaml' '*.yml')
 COMPOSE_COMBINATIONS = compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
-	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml
+	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml \
+	compose.yaml+compose.metrics.yaml compose.yaml+compose.tls.yaml+compose.metrics.yaml
 
 .PHONY: lint
 lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files

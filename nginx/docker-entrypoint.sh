@@ -3,7 +3,8 @@
 # as PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
 # stops the container with its name instead of leaving an empty directive, and nginx's own
 # $variables pass through untouched. An optional piece that is off (prefix.conf without
-# APP_PREFIX, https*.conf without TLS=on) is an empty file: every include names its file.
+# APP_PREFIX, https*.conf without TLS=on, status-log.conf without NGINX_STATUS_LOG=on) is an
+# empty file: every include names its file.
 set -eu
 
 templates=/etc/nginx/templates
@@ -69,10 +70,13 @@ if [ "${1:-}" = nginx ]; then
 		esac
 		export HTTPS_PORT_SUFFIX
 	fi
+	status_log=
+	[ "${NGINX_STATUS_LOG:-off}" != on ] || status_log=yes
 	for template in "$templates"/*.template; do
 		case "$(basename "$template")" in
 		prefix.conf.template) on=${APP_PREFIX:+yes} ;;
 		https*.conf.template) on=$https ;;
+		status-log.conf.template) on=$status_log ;;
 		*) on=yes ;;
 		esac
 		if [ -n "$on" ]; then
@@ -90,7 +94,7 @@ if [ "${1:-}" = nginx ]; then
 		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
-		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT}"
+		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT} status_log=${NGINX_STATUS_LOG:-off}"
 fi
 
 exec "$@"

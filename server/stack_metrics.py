@@ -2,7 +2,8 @@
 
 prometheus-flask-exporter's metrics, under its names: flask_http_request_duration_seconds (a
 histogram by method, route and status: its _count is the request count), flask_http_request_total
-and flask_http_request_exceptions_total; plus flask_http_requests_in_progress. The route is the
+and flask_http_request_exceptions_total; plus flask_http_requests_in_progress and
+stack_request_slots (workers x threads: the in-progress count's ceiling). The route is the
 URL rule (/user/<id>), never the raw path; "unmatched" when no rule matched, a 404 or 405.
 
 Pre-forking servers: prometheus_client's multiprocess mode. Each worker writes its values to
@@ -75,8 +76,9 @@ def route(current: Request) -> str:
     return current.url_rule.rule if current.url_rule is not None else "unmatched"
 
 
-def setup(app: Flask, excluded: list[str], port: int, serve: bool) -> None:
-    """Count the app's requests (not those under `excluded`, regexes); serve them on `port`."""
+def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -> None:
+    """Count the app's requests (not those under `excluded`, regexes); serve them on `port`,
+    with `slots`, the requests the server handles at once, to measure saturation against."""
     registry = CollectorRegistry()
     registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
     metrics = StackMetrics(app, registry=registry, group_by=route, excluded_paths=excluded)
@@ -87,9 +89,11 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool) -> None:
         registry=None,
     )
 
+    skipped = [re.compile(pattern) for pattern in excluded]
+
     @app.before_request
     def started() -> None:
-        if not any(re.match(pattern, request.path) for pattern in excluded):
+        if not any(pattern.match(request.path) for pattern in skipped):
             request.environ["stack.in_progress"] = True
             in_progress.inc()
 
@@ -101,4 +105,11 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool) -> None:
     # A new worker may have the PID of a dead one: its in-flight count is not this worker's.
     os.register_at_fork(after_in_child=lambda: mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]
     if serve:
+        # Set once, by the master: the largest value any process wrote is the one exposed.
+        Gauge(
+            "stack_request_slots",
+            "Requests the app server handles at once: APP_WORKERS x APP_THREADS",
+            multiprocess_mode="max",
+            registry=None,
+        ).set(slots)
         metrics.start_http_server(port)

@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import stack_logs
 import stack_metrics
 import wsgi
-from stackctl import HEALTH_PATH, parse_size
+from stackctl import HEALTH_PATH, parse_size, workers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -138,5 +138,6 @@ if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in
         excluded=[f"^{HEALTH_PATH}$"],
         port=int(os.environ.get("APP_METRICS_PORT", "9200")),
         serve=os.getpid() == 1,
+        slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),
     )
 app = stack(flask_app)

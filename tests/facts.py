@@ -24,9 +24,9 @@ def dockerfile(name: str) -> str:
     return match.group(1)
 
 
-def compose_defaults() -> dict[str, str]:
-    """Every ${NAME:-default} in compose.yaml, as {NAME: default}."""
-    return dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / "compose.yaml").read_text()))
+def compose_defaults(file: str = "compose.yaml") -> dict[str, str]:
+    """Every ${NAME:-default} in a compose file (compose.yaml, the owner), as {NAME: default}."""
+    return dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / file).read_text()))
 
 
 @functools.cache

@@ -145,6 +145,15 @@ def test_the_defaults_here_are_compose_yamls() -> None:
     }
 
 
+@pytest.mark.parametrize("overlay", ["compose.tls.yaml", "compose.metrics.yaml", "compose.dev.yaml"])
+def test_the_overlays_defaults_are_compose_yamls(overlay: str) -> None:
+    """An overlay that names a setting of compose.yaml again gives it the same default."""
+    owner, repeated = compose_defaults(), compose_defaults(overlay)
+    assert {name: owner[name] for name in repeated if name in owner} == {
+        name: value for name, value in repeated.items() if name in owner
+    }
+
+
 def test_workers_and_threads_must_fit_in_the_pids_limit() -> None:
     found = problems({**DEFAULTS, **FACTS, "APP_WORKERS": "16", "APP_THREADS": "16", "APP_PIDS_LIMIT": "256"})
     assert found == ["APP_PIDS_LIMIT=256 is too low for 16 workers x 16 threads (needs at least 296)"]

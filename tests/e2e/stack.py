@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -105,14 +106,18 @@ def compose(
 
 
 def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
-    """Build both images once per test session (and once for the fork test's copy).
+    """Build the images, the metrics overlay's too, once per test session (and once for the fork
+    test's copy).
 
     Under one fixed project name: compose labels images with the project that built them, so
     building under every stack's unique name would make a new image each time and leave the
     previous one dangling.
     """
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base}
-    result = compose(f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}", env, "build", check=False, timeout=1800, root=root)
+    project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
+    # With the metrics overlay: its image too.
+    files = (root / "compose.metrics.yaml",)
+    result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
 
@@ -233,6 +238,22 @@ class Stack(Site):
     def worker_pids(self) -> set[int]:
         """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
         return {int(pid) for pid in self.probe("app", "worker_pids").split()}
+
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL one of the app server's workers, as the kernel's OOM killer would."""
+        self.exec("app", "python3", "-c", f"import os; os.kill({pid}, {int(signal.SIGKILL)})")
+
+    def wait_for_replacement(self, before: set[int], seconds: float = 15) -> set[int]:
+        """The worker PIDs once one of `before` has been replaced by a new one (or after `seconds`)."""
+
+        def one_replaced(after: set[int]) -> bool:
+            return len(after) == len(before) and len(after - before) == 1
+
+        deadline = time.monotonic() + seconds
+        while not one_replaced(pids := self.worker_pids()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert one_replaced(pids), f"{sorted(before)} -> {sorted(pids)}"
+        return pids
 
     def host_pid(self, service: str) -> int:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""

@@ -6,7 +6,6 @@ networks, and nothing routes to it from the published one.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 
@@ -15,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.facts import compose_defaults
 
 from .stack import Stack, StackFactory
-from .test_reliability import wait_for_replacement
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -40,25 +38,35 @@ def count(samples: Samples, method: str, route: str, status: str) -> float:
     return samples.get(key, 0.0)
 
 
-def kill_worker(stack: Stack, pid: int) -> None:
-    stack.exec("app", "python3", "-c", f"import os; os.kill({pid}, {int(signal.SIGKILL)})")
+# The app's metrics, and nginx's status page under the names nginx's docs and exporters use.
+PRIVATE_PATHS = ("/metrics", "/metrics/", "/api/../metrics", "/stub_status", "/nginx_status", "/basic_status")
+
+
+def assert_not_public(stack: Stack, paths: list[str]) -> None:
+    for path in paths:
+        response = stack.get(path)
+        assert response.status_code == 404, path
+        assert "flask_http_request" not in response.text, path
+        assert "Active connections" not in response.text, path
 
 
 def test_metrics_are_never_served_through_nginx(stack: Stack) -> None:
-    for path in ("/metrics", "/metrics/", "/api/../metrics"):
-        response = stack.get(path)
-        assert response.status_code == 404, path
-        assert "flask_http_request" not in response.text
-    # ...while the app's port serves them to its own networks.
+    assert_not_public(stack, list(PRIVATE_PATHS))
+    # ...while the app's port serves them to its own networks, and nginx's status socket to
+    # whoever shares its volume (the exporter).
     assert ("flask_http_requests_in_progress", frozenset()) in scrape(stack)
+    assert "Active connections" in nginx_status(stack)
 
 
 def test_metrics_are_never_served_through_nginx_under_a_prefix(new_stack: StackFactory) -> None:
     stack = new_stack(APP_PREFIX="/shop")
-    for path in ("/metrics", "/shop/metrics", "/shop/metrics/"):
-        response = stack.get(path)
-        assert response.status_code == 404, path
-        assert "flask_http_request" not in response.text
+    assert_not_public(stack, [*PRIVATE_PATHS, *(f"/shop{path}" for path in PRIVATE_PATHS)])
+
+
+def nginx_status(stack: Stack) -> str:
+    """nginx's stub_status, read through its unix socket from inside the nginx container."""
+    status_socket = f"{stack.setting('nginx', 'NGINX_STATUS_DIR')}/status.sock"
+    return stack.exec("nginx", "curl", "--silent", "--unix-socket", status_socket, "http://status/stub_status")
 
 
 def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFactory) -> None:
@@ -74,8 +82,8 @@ def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFac
     for _ in range(3):
         assert stack.post("/api/echo", data=b"counted").status_code == 200
     before = stack.worker_pids()
-    kill_worker(stack, min(before))
-    wait_for_replacement(stack, before)
+    stack.kill_worker(min(before))
+    stack.wait_for_replacement(before)
     for _ in range(10):
         answer = stack.get("/api/whoami")
         assert answer.status_code == 200
@@ -102,7 +110,7 @@ def test_a_killed_workers_request_in_flight_is_not_counted_in_flight(new_stack: 
         assert time.monotonic() < deadline, "the slow request never showed as in flight"
         time.sleep(0.2)
     before = stack.worker_pids()
-    kill_worker(stack, next(iter(before)))
+    stack.kill_worker(next(iter(before)))
     slow.join(timeout=30)
-    wait_for_replacement(stack, before)
+    stack.wait_for_replacement(before)
     assert scrape(stack)[("flask_http_requests_in_progress", frozenset())] == 0

@@ -47,19 +47,6 @@ def assert_502s_are_the_stacks_page(failures: list[Outcome], in_flight: int) -> 
             assert page["request_id"], page
 
 
-def wait_for_replacement(stack: Stack, before: set[int], seconds: float = 15) -> set[int]:
-    """The app's worker PIDs once one of `before` has been replaced by a new one (or after `seconds`)."""
-    deadline = time.monotonic() + seconds
-    while not is_one_replaced(before, pids := stack.worker_pids()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert is_one_replaced(before, pids), f"{sorted(before)} -> {sorted(pids)}"
-    return pids
-
-
-def is_one_replaced(before: set[int], after: set[int]) -> bool:
-    return len(after) == len(before) and len(after - before) == 1
-
-
 def report(name: str, backend: str, load: Load, extra: str = "") -> None:
     figure(f"[{name}] {backend}: {load.summary()}{'; ' + extra if extra else ''}")
 
@@ -222,9 +209,9 @@ def test_one_dead_worker_is_replaced_while_the_others_serve(own_stack: Stack) ->
         assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
         victim = min(workers)
         killed = time.monotonic()
-        stack.exec("app", "python3", "-c", f"import os; os.kill({victim}, 9)")
+        stack.kill_worker(victim)
         assert load.wait_until(lambda load: load.successes_after(killed) > 200, 30)
-    now = wait_for_replacement(stack, workers)
+    now = stack.wait_for_replacement(workers)
     report("worker killed", stack.backend, load, f"workers {sorted(workers)} -> {sorted(now)}")
     assert victim not in now
     # At most the one request the worker was running (one at a time, APP_THREADS=1) is lost.
@@ -259,7 +246,7 @@ def test_a_stuck_request_is_cut_by_the_app_server_and_nothing_else_notices(
     assert 2 <= stuck["seconds"] < 7  # type: ignore[operator]
     assert load.failures == []
     assert len(load.outcomes) > 100
-    wait_for_replacement(stack, workers)
+    stack.wait_for_replacement(workers)
     said = "HARAKIRI" if backend == "uwsgi" else "WORKER TIMEOUT"
     assert any(said in line for line in stack.messages("app"))
 
