@@ -130,6 +130,27 @@ def test_uids_and_the_socket_are_the_images(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_metrics_port_is_declared_annotated_and_let_in(overlay: str) -> None:
+    port = int(settings(overlay)["APP_METRICS_PORT"])
+    assert {"name": "metrics", "containerPort": port} in container(overlay, "app")["ports"]
+    annotations = resource(overlay, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    policy = resource(overlay, "NetworkPolicy")["spec"]
+    allowed = [entry["port"] for rule in policy["ingress"] for entry in rule["ports"]]
+    assert sorted(allowed) == ["http", "metrics"]
+    # nginx's only port is still the public one; its status listener is a unix socket on an emptyDir.
+    assert [entry["name"] for entry in container(overlay, "nginx")["ports"]] == ["http"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in container(overlay, "nginx")["volumeMounts"]}
+    assert mounts["nginx-status"] == dockerfile("NGINX_STATUS_DIR")
+    (volume,) = (v for v in pod(overlay)["volumes"] if v["name"] == "nginx-status")
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_hardened_as_in_compose(overlay: str) -> None:
     spec = pod(overlay)
     assert spec["securityContext"]["runAsNonRoot"] is True
