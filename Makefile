@@ -94,23 +94,27 @@ bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends against what 
 SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(ba)?sh' 2>/dev/null)
 DOCKERFILES = $(shell git ls-files '*Dockerfile')
 YAML_FILES = $(shell git ls-files '*.yaml' '*.yml')
+WORKFLOWS = $(shell git ls-files '.github/workflows/*.yml')
 COMPOSE_COMBINATIONS = compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
 	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml \
 	compose.yaml+compose.metrics.yaml compose.yaml+compose.tls.yaml+compose.metrics.yaml
 
 .PHONY: lint
-lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files
+lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files, workflows (zizmor), Renovate's config
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	$(VENV)/bin/yamllint --strict $(YAML_FILES)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(VENV)/bin/zizmor --offline --persona=auditor $(WORKFLOWS)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.renovate renovate.json
 	@for combination in $(COMPOSE_COMBINATIONS); do \
 		$(DOCKER_COMPOSE) --env-file /dev/null $$(echo "--file $$combination" | sed 's/+/ --file /g') config --quiet \
 			|| { echo "make: docker compose config failed for $$combination" >&2; exit 1; }; \
 	done
-	@echo "lint: $(words $(SHELL_SCRIPTS)) shell scripts, $(words $(DOCKERFILES)) Dockerfiles, $(words $(YAML_FILES)) YAML files, $(words $(COMPOSE_COMBINATIONS)) compose combinations: clean"
+	@echo "lint: $(words $(SHELL_SCRIPTS)) shell scripts, $(words $(DOCKERFILES)) Dockerfiles, $(words $(YAML_FILES)) YAML files, $(words $(WORKFLOWS)) workflows, $(words $(COMPOSE_COMBINATIONS)) compose combinations: clean"
 
 .PHONY: format
 format: $(VENV)/.installed ## Format Python and apply ruff's safe fixes
@@ -122,10 +126,11 @@ requirements: ## Re-pin app/, bench/ and tests/ requirements (with hashes) from 
 	rm -rf .venv-pip-tools
 	$(PYTHON) -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools
-	# app first: tests/requirements.in is constrained by app/requirements.txt.
+	# app first: tests/requirements.in is constrained by app/requirements.txt. The header names
+	# the command, which Renovate reads to re-pin the same way (renovate.json).
 	for dir in app bench tests; do \
 		(cd $$dir && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-			--no-header --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt); \
+			--no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt); \
 	done
 	rm -rf .venv-pip-tools
 

@@ -76,6 +76,10 @@ def for_podman(
         if container["name"] == "nginx":
             # No Service or Ingress: nginx's port on the host's loopback, as compose publishes it.
             container["ports"][0].update(hostPort=port, hostIP="127.0.0.1")
+        else:
+            # podman 4.3 publishes a declared port on the host's same port, which a cluster never
+            # does (the app's metrics port): two Pods would collide on it.
+            container.pop("ports", None)
     return deployment
 
 
