@@ -1,0 +1,84 @@
+"""What a fork inherits for its upkeep (docs/updates.md): Renovate's config finds what it must
+bump where it is, every requirements file can be re-pinned as `make requirements` pins it, and
+the workflows' actions are pinned by commit."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import yaml
+
+from tests.facts import ROOT, dockerfile
+
+RENOVATE = json.loads((ROOT / "renovate.json").read_text())
+
+
+def tracked(pattern: str) -> list[str]:
+    result = subprocess.run(["git", "ls-files", pattern], cwd=ROOT, capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+def python_regex(renovate_pattern: str) -> re.Pattern[str]:
+    """A Renovate pattern (JavaScript: /.../ around file patterns, (?<name>) groups) for Python."""
+    return re.compile(renovate_pattern.strip("/").replace("(?<", "(?P<"))
+
+
+def test_the_base_image_rule_finds_the_dockerfiles_default() -> None:
+    (manager,) = RENOVATE["customManagers"]
+    files = [
+        path
+        for path in tracked("*Dockerfile")
+        if any(python_regex(p).search(path) for p in manager["managerFilePatterns"])
+    ]
+    found = [
+        match.groupdict()
+        for path in files
+        for pattern in manager["matchStrings"]
+        for match in python_regex(pattern).finditer((ROOT / path).read_text())
+    ]
+    name, tag = dockerfile("BASE_IMAGE").split(":")
+    assert found == [{"depName": name, "currentValue": tag}]
+
+
+def test_every_requirements_file_is_re_pinned_as_make_requirements_pins_it() -> None:
+    patterns = [python_regex(pattern) for pattern in RENOVATE["pip-compile"]["managerFilePatterns"]]
+    makefile = (ROOT / "Makefile").read_text()
+    # Every option but --quiet, which only changes what pip-compile prints.
+    command = makefile[makefile.index("pip-compile --") :].split("requirements.in")[0]
+    options = set(re.findall(r"--[a-z-]+", command)) - {"--quiet"}
+    assert "--generate-hashes" in options
+    files = tracked("*requirements.txt")
+    assert sorted(files) == ["app/requirements.txt", "bench/requirements.txt", "tests/requirements.txt"]
+    for path in files:
+        assert any(pattern.search(path) for pattern in patterns), path
+        # Renovate re-runs the command the header names: the Makefile's options, all of them.
+        (command,) = re.findall(r"^#\s+(pip-compile .*)$", (ROOT / path).read_text(), re.MULTILINE)
+        assert options <= set(re.findall(r"--[a-z-]+", command)), (path, command)
+
+
+def test_workflow_actions_are_pinned_by_commit_with_their_version() -> None:
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for path in tracked(".github/workflows/*.yml")
+        for line in (ROOT / path).read_text().splitlines()
+        if "uses:" in line
+    ]
+    assert uses
+    for use in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+(\.\d+)*", use), use
+
+
+def test_the_workflow_runs_the_same_gate_as_this_repositorys_ci() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    assert "bash .ci/gate" in workflow
+    assert "bash .ci/gate" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_image_carries_the_same_oci_labels() -> None:
+    """compose.metrics.yaml cannot use compose.yaml's anchor: it repeats the labels, exactly."""
+    base = yaml.safe_load((ROOT / "compose.yaml").read_text())["x-build"]["labels"]
+    metrics = yaml.safe_load((ROOT / "compose.metrics.yaml").read_text())["x-metrics-image"]["build"]["labels"]
+    assert metrics == base
+    assert {"source", "revision", "version", "licenses"} <= {key.rsplit(".", 1)[1] for key in base}
