@@ -72,11 +72,7 @@ def nginx_status(stack: Stack) -> str:
 def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFactory) -> None:
     # Two workers, each recycled every 10 requests; one of them killed half way.
     stack = new_stack(APP_WORKERS="2", APP_MAX_REQUESTS="10", APP_MAX_REQUESTS_JITTER="0")
-    pids = set()
-    for _ in range(24):
-        answer = stack.get("/api/whoami")
-        assert answer.status_code == 200
-        pids.add(answer.json()["pid"])
+    pids = stack.whoami(24)
     for _ in range(5):
         assert stack.get("/api/no-such-route").status_code == 404
     for _ in range(3):
@@ -84,10 +80,7 @@ def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFac
     before = stack.worker_pids()
     stack.kill_worker(min(before))
     stack.wait_for_replacement(before)
-    for _ in range(10):
-        answer = stack.get("/api/whoami")
-        assert answer.status_code == 200
-        pids.add(answer.json()["pid"])
+    pids |= stack.whoami(10)
     # More workers served than ever ran at once: recycled and replaced ones counted too.
     assert len(pids) > 2, pids
 
