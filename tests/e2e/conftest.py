@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +18,7 @@ from .load import FIGURES
 from .pod import Pod, running_pod
 from .stack import (
     BACKENDS,
+    PLATFORM,
     ROOT,
     SETTINGS,
     Site,
@@ -43,6 +45,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def images() -> None:
     """Both images, built once for the whole session from the current tree."""
     build_images(base_image())
+
+
+@pytest.fixture(scope="session")
+def sboms(images: None) -> dict[str, Path]:
+    """The SBOM of each image the suite built (scripts/sbom.py), kept with the test results:
+    {image: its CycloneDX JSON file}."""
+    files = (ROOT / "compose.metrics.yaml",)
+    names = sorted(
+        set(compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--images", files=files).stdout.split())
+    )
+    out = ROOT / "test-results" / "sbom"
+    result = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "sbom.py", "--out", out, *names],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (line.removeprefix("sbom: ").rsplit(" ", 1) for line in result.stdout.splitlines())
+    return {image: Path(path) for path, image in lines}
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +139,9 @@ def pods(pod_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 if os.environ.get("E2E_BASE_URL"):
     SITES: tuple[str, ...] = (f"url-{os.environ.get('E2E_BACKEND', 'uwsgi')}",)
 else:
-    SITES = tuple(f"{kind}-{backend}" for kind in ("compose", "pod") for backend in BACKENDS)
+    # Under another platform's emulation (E2E_PLATFORM), the compose stack only.
+    kinds = ("compose",) if PLATFORM else ("compose", "pod")
+    SITES = tuple(f"{kind}-{backend}" for kind in kinds for backend in BACKENDS)
 
 
 @pytest.fixture(scope="module", params=SITES)
