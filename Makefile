@@ -19,12 +19,16 @@ PYTEST_ARGS ?=
 
 # The base image every build uses: BASE_IMAGE, or a local debootstrap equivalent of the default
 # when no registry can be reached, and the host's CAs for a TLS-intercepting proxy (host/).
-# Prefix for any command that builds.
-with_base = base=$$(host/base-image) && host/sync-build-ca && BASE_IMAGE=$$base
+# Prefix for any command that builds; the images are labelled with the commit (compose.yaml).
+# BASE_PLATFORM: another platform's base (test-arm64).
+with_revision = IMAGE_REVISION=$${IMAGE_REVISION:-$$(git rev-parse HEAD 2>/dev/null)}
+with_base = base=$$(host/base-image $(BASE_PLATFORM)) && host/sync-build-ca && BASE_IMAGE=$$base $(with_revision)
+# make build PLATFORMS=linux/amd64,linux/arm64: the images for each (scripts/build-platforms).
+PLATFORMS ?=
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: up-uwsgi up-gunicorn
 up-uwsgi: APP_SERVER = uwsgi
@@ -69,12 +73,26 @@ ps: prereqs ## Show the services and their health
 	$(COMPOSE) ps
 
 .PHONY: build
-build: prereqs ## Build the images (without starting anything)
+build: prereqs ## Build the images (without starting anything); PLATFORMS=linux/amd64,linux/arm64 for those
+ifeq ($(PLATFORMS),)
 	$(with_base) $(COMPOSE) build
+else
+	host/sync-build-ca && $(with_revision) scripts/build-platforms "$(COMPOSE)" "$(PLATFORMS)"
+endif
+
+.PHONY: sbom
+sbom: prereqs $(VENV)/.installed ## Build the images and write their SBOMs (CycloneDX JSON) to test-results/sbom/
+	$(with_base) $(COMPOSE) build
+	$(VENV)/bin/python scripts/sbom.py --out test-results/sbom $$($(COMPOSE) config --images | sort -u)
 
 .PHONY: test
 test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end on both backends
 	$(with_base) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-arm64
+test-arm64: BASE_PLATFORM = linux/arm64
+test-arm64: prereqs $(VENV)/.installed ## The end-to-end smoke set on arm64 images under emulation (sudo host/provision-emulation)
+	$(with_base) E2E_PLATFORM=linux/arm64 $(VENV)/bin/pytest -m smoke tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test-app
 test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)

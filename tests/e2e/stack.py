@@ -22,13 +22,16 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("uwsgi", "gunicorn")
+# E2E_PLATFORM=linux/arm64 (make test-arm64): images built for that platform and run under
+# emulation (host/provision-emulation), tagged apart from the host's own.
+PLATFORM = os.environ.get("E2E_PLATFORM", "")
 # The stack's documented defaults, pinned here so a developer's .env cannot change what the
 # tests expect (compose runs with --env-file /dev/null).
 SETTINGS = {
     "HTTP_BIND": "127.0.0.1",
     "HTTP_PORT": "0",  # any free port: never collides with a stack already on 8080
     "MAX_BODY_SIZE": "10m",
-    "IMAGE_TAG": "e2e",
+    "IMAGE_TAG": f"e2e-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else "e2e",
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -77,7 +80,8 @@ def base_image() -> str:
     """The base image to build from: BASE_IMAGE, or what host/base-image provides."""
     if os.environ.get("BASE_IMAGE"):
         return os.environ["BASE_IMAGE"]
-    result = subprocess.run([ROOT / "host" / "base-image"], capture_output=True, text=True, check=False, timeout=900)
+    command = [str(ROOT / "host" / "base-image"), *([PLATFORM] if PLATFORM else [])]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
     if result.returncode:
         raise StackError(f"host/base-image failed:\n{result.stderr}")
     return result.stdout.strip()
@@ -95,6 +99,8 @@ def compose(
     """Run `docker compose` on the repository's compose.yaml (plus `files`), ignoring any .env.
 
     `root` is this repository, or a copy of it (the fork test)."""
+    if PLATFORM:
+        env = {**env, "DOCKER_DEFAULT_PLATFORM": PLATFORM}
     command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project]
     for file in (root / "compose.yaml", *files) if files else ():
         command += ["--file", str(file)]
@@ -113,13 +119,19 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
     building under every stack's unique name would make a new image each time and leave the
     previous one dangling.
     """
-    env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base}
+    env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
     # With the metrics overlay: its image too.
     files = (root / "compose.metrics.yaml",)
     result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
+
+
+def revision(root: Path) -> str:
+    """The commit the images are built from, as make labels them (compose.yaml)."""
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
+    return result.stdout.strip()
 
 
 class Site:
@@ -238,6 +250,15 @@ class Stack(Site):
     def worker_pids(self) -> set[int]:
         """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
         return {int(pid) for pid in self.probe("app", "worker_pids").split()}
+
+    def whoami(self, count: int) -> set[int]:
+        """Send /api/whoami `count` times, each answered 200; the PIDs of the workers that answered."""
+        pids = set()
+        for _ in range(count):
+            answer = self.get("/api/whoami")
+            assert answer.status_code == 200, answer.text
+            pids.add(int(answer.json()["pid"]))
+        return pids
 
     def kill_worker(self, pid: int) -> None:
         """SIGKILL one of the app server's workers, as the kernel's OOM killer would."""

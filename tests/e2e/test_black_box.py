@@ -18,6 +18,7 @@ STATIC_CSS = "/static/css/app.css"
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
 
+@pytest.mark.smoke
 def test_index_is_the_apps_page_with_assets_from_static(site: Site) -> None:
     response = site.get("/")
     assert response.status_code == 200
@@ -34,12 +35,14 @@ def test_unknown_host_still_reaches_the_app_not_an_nginx_default_page(site: Site
     assert "<h1>Flask behind nginx</h1>" in response.text
 
 
+@pytest.mark.smoke
 def test_healthz_names_the_server_actually_running(site: Site) -> None:
     response = site.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "server": site.backend}
 
 
+@pytest.mark.smoke
 def test_whoami_reports_the_request_as_the_app_saw_it(site: Site) -> None:
     info = site.get("/api/whoami").json()
     assert set(info) >= {"remote_addr", "scheme", "host", "script_root", "server", "pid"}
@@ -58,6 +61,7 @@ def test_static_files_are_gzipped_for_clients_that_accept_it(site: Site) -> None
     assert "Accept-Encoding" in js.headers.get("Vary", "")
 
 
+@pytest.mark.smoke
 def test_echo_round_trips_a_multi_mib_body_intact(site: Site) -> None:
     body = os.urandom(8 * 1024 * 1024 + 13)
     response = site.post("/api/echo", data=body)
@@ -200,6 +204,7 @@ def test_an_invalid_traceparent_starts_a_new_trace_and_its_tracestate_is_dropped
     assert info["tracestate"] is None
 
 
+@pytest.mark.smoke
 def test_static_files_come_from_nginx_with_caching_headers(site: Site) -> None:
     response = site.get(STATIC_CSS)
     assert response.status_code == 200
@@ -209,6 +214,7 @@ def test_static_files_come_from_nginx_with_caching_headers(site: Site) -> None:
     assert site.get("/static/css/no-such-file.css").status_code == 404
 
 
+@pytest.mark.smoke
 def test_a_body_over_the_limit_gets_the_stacks_413(site: Site) -> None:
     response = site.post("/api/echo", data=b"x" * (MAX_BODY_BYTES + 1))
     assert response.status_code == 413

@@ -13,7 +13,7 @@ import requests
 
 from stackctl import parse_size
 
-from .stack import ROOT, Stack, StackFactory
+from .stack import ROOT, Stack, StackFactory, revision
 
 METRICS_FILES = (ROOT / "compose.metrics.yaml",)
 # Targets are scraped every 5 s (metrics/prometheus.yml): counts settle within a few scrapes.
@@ -67,11 +67,7 @@ def test_prometheus_counts_exactly_what_was_sent(new_stack: StackFactory) -> Non
     jobs = eventually(lambda: targets(stack), lambda found: set(found.values()) == {"up"})
     assert jobs == {"app": "up", "nginx": "up", "nginx-status": "up", "prometheus": "up"}
 
-    pids = set()
-    for _ in range(20):
-        answer = stack.get("/api/whoami")
-        assert answer.status_code == 200
-        pids.add(answer.json()["pid"])
+    pids = stack.whoami(20)
     for _ in range(5):
         assert stack.get("/api/no-such-route").status_code == 404
     # At the body limit exactly, the app answers; one byte past it, nginx does.
@@ -84,10 +80,7 @@ def test_prometheus_counts_exactly_what_was_sent(new_stack: StackFactory) -> Non
     stack.wait_for_replacement(before)
     # ...and one killed by the app server for running past APP_TIMEOUT.
     assert stack.get("/api/slow?seconds=30", timeout=40).status_code == 502
-    for _ in range(15):
-        answer = stack.get("/api/whoami")
-        assert answer.status_code == 200
-        pids.add(answer.json()["pid"])
+    pids |= stack.whoami(15)
     # More workers served than ever ran at once: recycled and replaced ones counted too.
     assert len(pids) > 2, pids
 
@@ -109,8 +102,7 @@ def test_prometheus_counts_exactly_what_was_sent(new_stack: StackFactory) -> Non
     # The rules are loaded and evaluated. A series' first sample is no increase to rate(), and
     # all of the above may have fallen between two scrapes: the 5xx ratio is measured on what
     # follows, now that Prometheus has seen every status once.
-    for _ in range(3):
-        assert stack.get("/api/whoami").status_code == 200
+    stack.whoami(3)
     assert stack.get("/api/slow?seconds=30", timeout=40).status_code == 502
     ratio = eventually(lambda: query(stack, "stack:nginx_http_responses_5xx:ratio_rate5m"), has_positive)
     assert 0 < ratio[""] < 1, ratio
@@ -124,7 +116,7 @@ def has_positive(vector: Vector) -> bool:
     return any(value > 0 for value in vector.values())
 
 
-def test_the_overlay_is_hardened_and_publishes_only_prometheus_on_127_0_0_1(new_stack: StackFactory) -> None:
+def test_the_overlay_is_hardened_labelled_and_publishes_only_prometheus_on_127_0_0_1(new_stack: StackFactory) -> None:
     stack = new_stack(*METRICS_FILES, PROMETHEUS_PORT="0")
     for service in OVERLAY_SERVICES:
         config = json.loads(stack.inspect(service, "{{json .HostConfig}}"))
@@ -145,6 +137,11 @@ def test_the_overlay_is_hardened_and_publishes_only_prometheus_on_127_0_0_1(new_
     assert all(binding is None for binding in published["nginx-exporter"].values())
     assert all(binding is None for binding in published["mtail"].values())
     assert [binding["HostIp"] for binding in published["prometheus"]["9090/tcp"]] == ["127.0.0.1"]
+    # Every image says what it was built from (compose.yaml's OCI labels).
+    for service in ("app", "nginx", *OVERLAY_SERVICES):
+        labels = json.loads(stack.inspect(service, "{{json .Config.Labels}}"))
+        assert labels["org.opencontainers.image.revision"] == revision(ROOT), service
+        assert labels["org.opencontainers.image.version"] == stack.env["IMAGE_TAG"], service
     # The exporters and the app's metrics are on the internal metrics network, which nginx is not.
     networks = json.loads(stack.inspect("nginx", "{{json .NetworkSettings.Networks}}"))
     assert not [name for name in networks if name.endswith("_metrics")]

@@ -124,6 +124,7 @@ def test_workers_recycled_after_max_requests_drop_nothing(new_stack: StackFactor
     assert len(stack.worker_pids()) == 2
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("command", ["stop", "down"])
 def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, command: str) -> None:
     stack = own_stack
