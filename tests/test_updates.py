@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tomllib
 
 import yaml
 
@@ -82,3 +83,11 @@ def test_every_image_carries_the_same_oci_labels() -> None:
     metrics = yaml.safe_load((ROOT / "compose.metrics.yaml").read_text())["x-metrics-image"]["build"]["labels"]
     assert metrics == base
     assert {"source", "revision", "version", "licenses"} <= {key.rsplit(".", 1)[1] for key in base}
+
+
+def test_every_test_file_is_collected_by_make_test() -> None:
+    """pyproject's testpaths names files one by one (fast ones first): a new one must be added."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    listed = set(config["testpaths"])
+    for path in tracked("tests/test_*.py"):
+        assert path in listed, f"{path} is not in pyproject.toml's testpaths: make test never runs it"
