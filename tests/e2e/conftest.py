@@ -18,6 +18,7 @@ from .load import FIGURES
 from .pod import Pod, running_pod
 from .stack import (
     BACKENDS,
+    METRICS_FILES,
     PLATFORM,
     ROOT,
     SETTINGS,
@@ -51,10 +52,8 @@ def images() -> None:
 def sboms(images: None) -> dict[str, Path]:
     """The SBOM of each image the suite built (scripts/sbom.py), kept with the test results:
     {image: its CycloneDX JSON file}."""
-    files = (ROOT / "compose.metrics.yaml",)
-    names = sorted(
-        set(compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--images", files=files).stdout.split())
-    )
+    config = compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--images", files=METRICS_FILES)
+    names = sorted(set(config.stdout.split()))
     out = ROOT / "test-results" / "sbom"
     result = subprocess.run(
         [sys.executable, ROOT / "scripts" / "sbom.py", "--out", out, *names],

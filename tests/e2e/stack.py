@@ -43,8 +43,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# The HTTPS overlay.
+# The HTTPS overlay, and the metrics overlay (its names, relative to a repository's root).
 TLS_FILES = (ROOT / "compose.tls.yaml",)
+METRICS_OVERLAY = "compose.metrics.yaml"
+METRICS_FILES = (ROOT / METRICS_OVERLAY,)
 
 
 @functools.cache
@@ -122,7 +124,7 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
     # With the metrics overlay: its image too.
-    files = (root / "compose.metrics.yaml",)
+    files = (root / METRICS_OVERLAY,)
     result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")

@@ -13,9 +13,8 @@ import requests
 
 from stackctl import parse_size
 
-from .stack import ROOT, Stack, StackFactory, revision
+from .stack import METRICS_FILES, ROOT, Stack, StackFactory, revision
 
-METRICS_FILES = (ROOT / "compose.metrics.yaml",)
 # Targets are scraped every 5 s (metrics/prometheus.yml): counts settle within a few scrapes.
 SETTLE_SECONDS = 30
 OVERLAY_SERVICES = ("nginx-exporter", "mtail", "prometheus")
