@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -251,7 +250,7 @@ class Stack(Site):
 
     def worker_pids(self) -> set[int]:
         """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
-        return {int(pid) for pid in self.probe("app", "worker_pids").split()}
+        return {int(pid) for pid in self.probe("app", "workers").split()}
 
     def whoami(self, count: int) -> set[int]:
         """Send /api/whoami `count` times, each answered 200; the PIDs of the workers that answered."""
@@ -262,20 +261,24 @@ class Stack(Site):
             pids.add(int(answer.json()["pid"]))
         return pids
 
-    def kill_worker(self, pid: int) -> None:
-        """SIGKILL one of the app server's workers, as the kernel's OOM killer would."""
-        self.exec("app", "python3", "-c", f"import os; os.kill({pid}, {int(signal.SIGKILL)})")
+    def kill_worker(self, pid: int | None = None) -> int:
+        """SIGKILL a worker (`pid`, or the oldest live one), as the kernel's OOM killer would; its PID.
 
-    def wait_for_replacement(self, before: set[int], seconds: float = 15) -> set[int]:
-        """The worker PIDs once one of `before` has been replaced by a new one (or after `seconds`)."""
+        Without `pid`, one is surely killed even while APP_MAX_REQUESTS recycles workers."""
+        return int(self.probe("app", "workers", "kill", *([str(pid)] if pid else [])))
 
-        def one_replaced(after: set[int]) -> bool:
-            return len(after) == len(before) and len(after - before) == 1
+    def wait_for_replacement(self, before: set[int], gone: int | None = None, seconds: float = 15) -> set[int]:
+        """The worker PIDs once as many run as `before` did, without `gone` (or any one of `before`).
+
+        Others of `before` may have been recycled meanwhile (APP_MAX_REQUESTS): that is not waited for."""
+
+        def replaced(after: set[int]) -> bool:
+            return len(after) == len(before) and (gone not in after if gone else after != before)
 
         deadline = time.monotonic() + seconds
-        while not one_replaced(pids := self.worker_pids()) and time.monotonic() < deadline:
+        while not replaced(pids := self.worker_pids()) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert one_replaced(pids), f"{sorted(before)} -> {sorted(pids)}"
+        assert replaced(pids), f"{sorted(before)} -> {sorted(pids)}, {gone=}"
         return pids
 
     def host_pid(self, service: str) -> int:

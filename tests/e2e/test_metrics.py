@@ -78,8 +78,7 @@ def test_counts_are_exact_across_recycled_and_killed_workers(new_stack: StackFac
     for _ in range(3):
         assert stack.post("/api/echo", data=b"counted").status_code == 200
     before = stack.worker_pids()
-    stack.kill_worker(min(before))
-    stack.wait_for_replacement(before)
+    stack.wait_for_replacement(before, gone=stack.kill_worker())
     pids |= stack.whoami(10)
     # More workers served than ever ran at once: recycled and replaced ones counted too.
     assert len(pids) > 2, pids
@@ -103,7 +102,7 @@ def test_a_killed_workers_request_in_flight_is_not_counted_in_flight(new_stack: 
         assert time.monotonic() < deadline, "the slow request never showed as in flight"
         time.sleep(0.2)
     before = stack.worker_pids()
-    stack.kill_worker(next(iter(before)))
+    killed = stack.kill_worker()
     slow.join(timeout=30)
-    stack.wait_for_replacement(before)
+    stack.wait_for_replacement(before, gone=killed)
     assert scrape(stack)[("flask_http_requests_in_progress", frozenset())] == 0

@@ -75,8 +75,7 @@ def test_prometheus_counts_exactly_what_was_sent(new_stack: StackFactory) -> Non
     assert stack.post("/api/echo", data=b"x" * (limit + 1)).status_code == 413
     # A worker killed between requests...
     before = stack.worker_pids()
-    stack.kill_worker(min(before))
-    stack.wait_for_replacement(before)
+    stack.wait_for_replacement(before, gone=stack.kill_worker())
     # ...and one killed by the app server for running past APP_TIMEOUT.
     assert stack.get("/api/slow?seconds=30", timeout=40).status_code == 502
     pids |= stack.whoami(15)

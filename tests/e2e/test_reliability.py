@@ -212,7 +212,7 @@ def test_one_dead_worker_is_replaced_while_the_others_serve(own_stack: Stack) ->
         killed = time.monotonic()
         stack.kill_worker(victim)
         assert load.wait_until(lambda load: load.successes_after(killed) > 200, 30)
-    now = stack.wait_for_replacement(workers)
+    now = stack.wait_for_replacement(workers, gone=victim)
     report("worker killed", stack.backend, load, f"workers {sorted(workers)} -> {sorted(now)}")
     assert victim not in now
     # At most the one request the worker was running (one at a time, APP_THREADS=1) is lost.
