@@ -7,6 +7,9 @@ import contextlib
 import io
 import json
 import logging
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.test import Client, EnvironBuilder
 
 import stack_logs
+import stack_metrics
 import stack_wsgi
 
 
@@ -197,3 +201,24 @@ def test_text_log_lines_carry_both_ids() -> None:
     with logging_to("text") as lines:
         client(traced_app()).get("/log", headers={"traceparent": TRACEPARENT, "X-Request-ID": "req-00000001"})
     assert f"id=req-00000001 trace={TRACE_ID} traced" in lines.getvalue()
+
+
+def test_a_killed_worker_not_yet_reaped_is_dead_to_the_metrics() -> None:
+    assert stack_metrics.alive(os.getpid())
+    child = os.fork()
+    if child == 0:
+        time.sleep(60)
+        os._exit(0)
+    try:
+        assert stack_metrics.alive(child)
+        os.kill(child, signal.SIGKILL)
+        # Until the parent (a server's master) waits for it, the child is a zombie: dead.
+        deadline = time.monotonic() + 10
+        while stack_metrics.alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not stack_metrics.alive(child)
+        assert os.waitpid(child, os.WNOHANG) == (child, signal.SIGKILL)
+    finally:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+    assert not stack_metrics.alive(child)
