@@ -2,6 +2,8 @@
 #   app    the Flask app in app/, served by uWSGI or Gunicorn (APP_SERVER picks at start)
 #   nginx  in front: the only published port, the app's static files, the socket to the app
 #   metrics  Prometheus, the nginx exporter and mtail, for compose.metrics.yaml only
+#   acme   certbot, obtaining and renewing nginx's certificate, for compose.acme.yaml only
+#   pebble Let's Encrypt's ACME test server, for compose.pebble.yaml (tests, local trials) only
 #   bench  wrk, for make bench only
 # Build context: the repository root. Nothing here names the app's package: app/wsgi.py does.
 
@@ -12,6 +14,7 @@ ARG APP_GID=10001
 ARG NGINX_UID=10002
 ARG NGINX_GID=10002
 ARG METRICS_UID=10003
+ARG ACME_UID=10004
 
 # --- base: what both images share ---------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
@@ -25,14 +28,23 @@ ENV APP_SOCKET=/run/app/app.sock
 ARG NGINX_UID
 ARG NGINX_GID
 ENV NGINX_STATUS_DIR=/run/nginx-status
+# With compose.acme.yaml, what certbot's container writes and nginx reads: the HTTP-01
+# challenge webroot, and the certificate nginx serves (TLS_DIR/tls.crt and tls.key, where
+# compose.tls.yaml mounts a certificate of your own). Owned by the acme user, readable by the
+# nginx group.
+ARG ACME_UID
+ENV ACME_WEBROOT=/srv/acme \
+	TLS_DIR=/etc/nginx/tls
 RUN set -eux; \
 	groupadd --gid "${APP_GID}" app; \
 	groupadd --gid "${NGINX_GID}" nginx; \
-	mkdir -p "${APP_SOCKET%/*}" "${NGINX_STATUS_DIR}"; \
+	mkdir -p "${APP_SOCKET%/*}" "${NGINX_STATUS_DIR}" "${ACME_WEBROOT}" "${TLS_DIR}"; \
 	chown "${APP_UID}:${APP_GID}" "${APP_SOCKET%/*}"; \
 	chmod 0750 "${APP_SOCKET%/*}"; \
 	chown "${NGINX_UID}:${NGINX_GID}" "${NGINX_STATUS_DIR}"; \
-	chmod 0770 "${NGINX_STATUS_DIR}"
+	chmod 0770 "${NGINX_STATUS_DIR}"; \
+	chown "${ACME_UID}:${NGINX_GID}" "${ACME_WEBROOT}" "${TLS_DIR}"; \
+	chmod 0750 "${ACME_WEBROOT}" "${TLS_DIR}"
 
 # --- python: a virtualenv with the app's pinned, hash-checked requirements ----------------
 FROM base AS python
@@ -150,6 +162,47 @@ RUN set -eux; \
 	mtail --compile_only --progs mtail/
 USER metrics
 WORKDIR /prometheus
+
+# --- acme: Debian's certbot, for compose.acme.yaml. It answers HTTP-01 challenges through
+# nginx's webroot and hands nginx each certificate it obtains (acme/acme); it never talks to
+# nginx or Docker: nginx notices the new certificate itself (nginx/docker-entrypoint.sh).
+FROM base AS acme
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		ca-certificates \
+		certbot \
+	; \
+	rm -rf /var/lib/apt/lists/*
+ARG ACME_UID
+RUN set -eux; \
+	useradd --no-log-init --uid "${ACME_UID}" --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin acme; \
+	mkdir -p /etc/letsencrypt; \
+	chown acme:nginx /etc/letsencrypt; \
+	chmod 0700 /etc/letsencrypt
+COPY acme/acme /usr/local/bin/acme
+USER acme
+ENTRYPOINT ["acme"]
+CMD ["run"]
+
+# --- pebble: Let's Encrypt's ACME test server and its DNS (Debian's pebble), for
+# compose.pebble.yaml: the tests, and trying compose.acme.yaml on a machine with no public name.
+# With testssl.sh, which grades nginx's TLS from the same network in the tests.
+FROM base AS pebble
+RUN set -eux; \
+	apt-get update; \
+	apt-get install -y --no-install-recommends \
+		curl \
+		openssl \
+		pebble \
+		testssl.sh \
+	; \
+	rm -rf /var/lib/apt/lists/*; \
+	mkdir -p /srv/pebble-ca; \
+	chown nobody:nogroup /srv/pebble-ca
+COPY acme/pebble-start /usr/local/bin/pebble-start
+USER nobody
+ENTRYPOINT ["pebble-start"]
 
 # --- bench: wrk, the load generator of `make bench` (bench/compose.bench.yaml), run inside the
 # stack's own networks: no traffic leaves the project, and no Docker port proxy sits between wrk

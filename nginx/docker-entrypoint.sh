@@ -3,8 +3,13 @@
 # as PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
 # stops the container with its name instead of leaving an empty directive, and nginx's own
 # $variables pass through untouched. An optional piece that is off (prefix.conf without
-# APP_PREFIX, https*.conf without TLS=on, status-log.conf without NGINX_STATUS_LOG=on) is an
+# APP_PREFIX, https*.conf without HTTPS, status-log.conf without NGINX_STATUS_LOG=on) is an
 # empty file: every include names its file.
+#
+# TLS=off: plain HTTP. TLS=on: HTTPS with the certificate in TLS_DIR (compose.tls.yaml).
+# TLS=acme (compose.acme.yaml): plain HTTP until certbot's container puts a certificate in
+# TLS_DIR, HTTPS from then on; a watcher started here notices each new certificate, renders
+# again and reloads nginx gracefully (nothing else can signal it: no Docker socket anywhere).
 set -eu
 
 templates=/etc/nginx/templates
@@ -26,7 +31,8 @@ render() {
 	envsubst "$(printf '${%s} ' $names)" <"$1" >"$out/$(basename "$1" .template)"
 }
 
-if [ "${1:-}" = nginx ]; then
+# configure: render every template for the current settings and certificate.
+configure() {
 	# nginx waits a little longer than the app's own request timeout, so a stuck request is cut
 	# by the app server (which replaces the worker), not left to race nginx's timeout.
 	UPSTREAM_TIMEOUT="$((${APP_TIMEOUT:?docker-entrypoint: APP_TIMEOUT is not set} + 5))s"
@@ -55,14 +61,28 @@ if [ "${1:-}" = nginx ]; then
 	fi
 	ln -sfn "$static" /tmp/nginx/static
 	https=
-	if [ "${TLS:-off}" = on ]; then
+	case "${TLS:-off}" in
+	on)
 		https=yes
-		for file in /etc/nginx/tls/tls.crt /etc/nginx/tls/tls.key; do
+		for file in "$TLS_DIR/tls.crt" "$TLS_DIR/tls.key"; do
 			if [ ! -f "$file" ] || [ ! -r "$file" ]; then
 				echo "docker-entrypoint: TLS=on needs a readable $file (make certs, or TLS_CERT/TLS_KEY; nginx runs as UID $(id -u))" >&2
 				exit 64
 			fi
 		done
+		;;
+	acme)
+		if [ -r "$TLS_DIR/tls.crt" ] && [ -r "$TLS_DIR/tls.key" ]; then
+			https=yes
+		fi
+		;;
+	off) ;;
+	*)
+		echo "docker-entrypoint: TLS='$TLS' must be off, on or acme" >&2
+		exit 64
+		;;
+	esac
+	if [ -n "$https" ]; then
 		# Redirects name the port clients use, which is the published one, not nginx's 8443.
 		case "${HTTPS_PORT:-443}" in
 		443) HTTPS_PORT_SUFFIX= ;;
@@ -70,6 +90,13 @@ if [ "${1:-}" = nginx ]; then
 		esac
 		export HTTPS_PORT_SUFFIX
 	fi
+	# HTTP/3's advertisement, a header value with its own quotes: the same published port, for
+	# a day.
+	ALT_SVC=
+	# shellcheck disable=SC2089,SC2090
+	[ -z "$https" ] || ALT_SVC="h3=\":${HTTPS_PORT:-443}\"; ma=86400"
+	# shellcheck disable=SC2090
+	export ALT_SVC
 	status_log=
 	[ "${NGINX_STATUS_LOG:-off}" != on ] || status_log=yes
 	for template in "$templates"/*.template; do
@@ -94,7 +121,40 @@ if [ "${1:-}" = nginx ]; then
 		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
-		"tls=${TLS:-off}${HTTPS_PORT:+ https_port=$HTTPS_PORT} status_log=${NGINX_STATUS_LOG:-off}"
+		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} status_log=${NGINX_STATUS_LOG:-off}"
+}
+
+# The certificate generation certbot's container last handed over (acme/acme), or nothing.
+generation() {
+	readlink "$TLS_DIR/current" 2>/dev/null || true
+}
+
+# TLS=acme: every few seconds, whether the certificate changed; if so, render again (the first
+# one turns HTTPS on) and reload. A reload is graceful: new connections get the new certificate,
+# old workers finish what they have. A pair nginx refuses is logged, and the last one serves on.
+watch_certificate() {
+	seen=$(generation)
+	while sleep "$CERTIFICATE_CHECK_SECONDS"; do
+		now=$(generation)
+		[ "$now" != "$seen" ] || continue
+		seen=$now
+		if problem=$( (configure >/dev/null && nginx -t -q) 2>&1); then
+			nginx -s reload
+			echo "nginx: new certificate $TLS_DIR/$now: reloaded, serving HTTPS with it on ${HTTPS_PORT:-443}"
+		else
+			echo "nginx: ERROR: new certificate $TLS_DIR/$now refused, serving on as before: $problem" >&2
+		fi
+	done
+}
+CERTIFICATE_CHECK_SECONDS=5
+
+if [ "${1:-}" = nginx ]; then
+	configure
+	if [ "${TLS:-off}" = acme ]; then
+		[ -n "$(generation)" ] || echo "nginx: TLS=acme: no certificate yet; plain HTTP until the acme service obtains one"
+		# Outlives this script: nginx, exec'd below as PID 1, becomes its parent.
+		watch_certificate &
+	fi
 fi
 
 exec "$@"

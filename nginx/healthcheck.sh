@@ -1,9 +1,10 @@
 #!/bin/sh
 # Container healthcheck: /healthz through nginx and the socket to the app, so healthy means a
-# real request would succeed. Over HTTPS when TLS=on (plain HTTP then only redirects); -k
-# because the certificate names the public host, not 127.0.0.1.
+# real request would succeed. Over HTTPS when nginx serves it (plain HTTP then only redirects):
+# TLS=on, or TLS=acme once it has rendered the HTTPS server; -k because the certificate names
+# the public host, not 127.0.0.1.
 set -eu
-if [ "${TLS:-off}" = on ]; then
+if [ -s /tmp/nginx/conf.d/https.conf ]; then
 	url="https://127.0.0.1:8443${APP_PREFIX:-}/healthz"
 else
 	url="http://127.0.0.1:8080${APP_PREFIX:-}/healthz"

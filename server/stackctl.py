@@ -223,6 +223,7 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"{environ['REQUEST_HEADERS_MAX']} let through request heads that uWSGI cannot take "
             f"(up to {bound} bytes as uwsgi variables, over its {UWSGI_PACKET_MAX}): lower one of them"
         )
+    found += acme_problems(environ)
     # Every thread is a task in the container's pids cgroup: a worker has its threads, the main
     # one and one of the server's; the master and healthchecks need a few more. Past the limit
     # a worker cannot start its threads, and it fails at boot or on its first request.
@@ -233,6 +234,30 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "
             f"(needs at least {needed})"
         )
+    return found
+
+
+# A DNS name as an ACME CA issues for it by HTTP-01: at least two labels, no wildcard (only DNS-01
+# proves those), no address.
+DNS_NAME = re.compile(r"(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+
+
+def acme_problems(environ: Mapping[str, str]) -> list[str]:
+    """compose.acme.yaml's settings, which only it passes (ACME_DIRECTORY always)."""
+    if "ACME_DIRECTORY" not in environ:
+        return []
+    found = []
+    domains = environ.get("ACME_DOMAINS", "")
+    if not domains:
+        found.append("ACME_DOMAINS is not set: the names to get a certificate for, comma-separated (compose.acme.yaml)")
+    for name in filter(None, domains.split(",")):
+        if not DNS_NAME.fullmatch(name) or re.fullmatch(r"[\d.]+", name):
+            found.append(f"ACME_DOMAINS: {name!r} is not a DNS name HTTP-01 can prove (no wildcards, no addresses)")
+    email = environ.get("ACME_EMAIL", "")
+    if email and not re.fullmatch(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", email):
+        found.append(f"ACME_EMAIL={email!r} must be an email address, or empty")
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", environ["ACME_DIRECTORY"]):
+        found.append(f"ACME_DIRECTORY={environ['ACME_DIRECTORY']!r} must be an https:// URL (an ACME directory)")
     return found
 
 

@@ -80,10 +80,12 @@ def test_the_workflow_runs_the_same_gate_as_this_repositorys_ci() -> None:
 
 
 def test_every_image_carries_the_same_oci_labels() -> None:
-    """compose.metrics.yaml cannot use compose.yaml's anchor: it repeats the labels, exactly."""
+    """The overlays cannot use compose.yaml's anchor: they repeat the labels, exactly."""
     base = yaml.safe_load((ROOT / "compose.yaml").read_text())["x-build"]["labels"]
     metrics = yaml.safe_load((ROOT / "compose.metrics.yaml").read_text())["x-metrics-image"]["build"]["labels"]
     assert metrics == base
+    acme = yaml.safe_load((ROOT / "compose.acme.yaml").read_text())["services"]["acme"]["build"]["labels"]
+    assert acme == base
     assert {"source", "revision", "version", "licenses"} <= {key.rsplit(".", 1)[1] for key in base}
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .stack import Stack
+from .stack import Site
 
 # What the load tests measured, in the order they ran; conftest.py prints them at the end of the
 # session and writes them to test-results/figures.txt, so they show in CI's log whatever the
@@ -80,7 +80,7 @@ class Load:
 
 @contextlib.contextmanager
 def steady_load(
-    stack: Stack,
+    stack: Site,
     path: str = "/api/whoami",
     *,
     clients: int = 4,
@@ -93,7 +93,7 @@ def steady_load(
     deadline = time.monotonic() + max_seconds
 
     def client() -> None:
-        with requests.Session() as session:
+        with stack.new_session() as session:
             while not load.stop.is_set() and time.monotonic() < deadline and len(load.outcomes) < max_requests:
                 started = time.monotonic()
                 try:

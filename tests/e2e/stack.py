@@ -42,10 +42,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# The HTTPS overlay, and the metrics overlay (its names, relative to a repository's root).
+# The HTTPS overlay, the metrics overlay (its names, relative to a repository's root), and
+# automatic certificates from Pebble, the ACME test server.
 TLS_FILES = (ROOT / "compose.tls.yaml",)
 METRICS_OVERLAY = "compose.metrics.yaml"
 METRICS_FILES = (ROOT / METRICS_OVERLAY,)
+ACME_OVERLAY = "compose.acme.yaml"
+PEBBLE_OVERLAY = "compose.pebble.yaml"
+ACME_FILES = (ROOT / ACME_OVERLAY, ROOT / PEBBLE_OVERLAY)
 
 
 @functools.cache
@@ -113,7 +117,7 @@ def compose(
 
 
 def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
-    """Build the images, the metrics overlay's too, once per test session (and once for the fork
+    """Build the images, the overlays' too, once per test session (and once for the fork
     test's copy).
 
     Under one fixed project name: compose labels images with the project that built them, so
@@ -122,8 +126,10 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
     """
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
-    # With the metrics overlay: its image too.
-    files = (root / METRICS_OVERLAY,)
+    # With the overlays' images too: metrics, certbot's, and (natively only: it is a test
+    # server, and the arm64 run is the smoke set) Pebble's.
+    overlays = [METRICS_OVERLAY, ACME_OVERLAY] + ([] if PLATFORM else [PEBBLE_OVERLAY])
+    files = tuple(root / name for name in overlays)
     result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
@@ -143,7 +149,11 @@ class Site:
     def __init__(self, backend: str, base_url: str = "") -> None:
         self.backend = backend
         self.base_url = base_url
-        self.session = requests.Session()
+        self.session = self.new_session()
+
+    def new_session(self) -> requests.Session:
+        """A client session for this site (the load's threads have one each)."""
+        return requests.Session()
 
     def wait_for(self, path: str, seconds: float) -> requests.Response:
         """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""

@@ -51,6 +51,9 @@ def test_each_images_sbom_is_what_it_holds_the_apps_exactly_its_pins(sboms: dict
     assert "nginx" in components(sbom_of(sboms, "nginx"), "deb")
     metrics = sbom_of(sboms, "metrics")
     assert {"prometheus", "prometheus-nginx-exporter", "mtail"} <= set(components(metrics, "deb"))
-    # Neither runs Python.
+    acme = sbom_of(sboms, "acme")
+    assert {"certbot", "python3-certbot"} <= set(components(acme, "deb"))
+    # None has a virtualenv (certbot is Debian's, with Debian's Python).
     assert components(sbom_of(sboms, "nginx"), "pypi") == {}
     assert components(metrics, "pypi") == {}
+    assert components(acme, "pypi") == {}
