@@ -51,6 +51,18 @@ dev-uwsgi dev-gunicorn: prereqs
 		up --build --detach --wait --remove-orphans || { COMPOSE_FILE=$(DEV_COMPOSE_FILE) scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
 
+# make acme-gunicorn ACME_DOMAINS=example.com,www.example.com ACME_EMAIL=you@example.com, on a
+# host those names point at: ports 80 and 443 on every address, certificates from Let's Encrypt
+# (or ACME_DIRECTORY's CA), the settings written to .env so every later make target keeps them.
+.PHONY: acme-uwsgi acme-gunicorn
+acme-uwsgi: ## As up-uwsgi, serving ACME_DOMAINS on ports 80 and 443 with certificates from Let's Encrypt
+acme-gunicorn: ## As up-gunicorn, serving ACME_DOMAINS on ports 80 and 443 with certificates from Let's Encrypt
+acme-uwsgi acme-gunicorn:
+	@[ -n "$${ACME_DOMAINS:-}" ] || { echo "make $@: set ACME_DOMAINS (and ACME_EMAIL): README, TLS" >&2; exit 2; }
+	scripts/env-set COMPOSE_FILE=compose.yaml:compose.acme.yaml HTTP_BIND=0.0.0.0 HTTP_PORT=80 HTTPS_PORT=443 \
+		ACME_DOMAINS=$$ACME_DOMAINS ACME_EMAIL=$${ACME_EMAIL:-} $${ACME_DIRECTORY:+ACME_DIRECTORY=$$ACME_DIRECTORY}
+	$(MAKE) up-$(@:acme-%=%)
+
 .PHONY: certs
 certs: ## Make a development TLS certificate in certs/ (then COMPOSE_FILE=compose.yaml:compose.tls.yaml in .env)
 	scripts/make-certs
@@ -115,7 +127,9 @@ YAML_FILES = $(shell git ls-files '*.yaml' '*.yml')
 WORKFLOWS = $(shell git ls-files '.github/workflows/*.yml')
 COMPOSE_COMBINATIONS = compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
 	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml \
-	compose.yaml+compose.metrics.yaml compose.yaml+compose.tls.yaml+compose.metrics.yaml
+	compose.yaml+compose.metrics.yaml compose.yaml+compose.tls.yaml+compose.metrics.yaml \
+	compose.yaml+compose.acme.yaml compose.yaml+compose.acme.yaml+compose.pebble.yaml \
+	compose.yaml+compose.acme.yaml+compose.metrics.yaml
 
 .PHONY: lint
 lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files, workflows (zizmor), Renovate's config
