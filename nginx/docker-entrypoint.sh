@@ -131,17 +131,22 @@ generation() {
 
 # TLS=acme: every few seconds, whether the certificate changed; if so, render again (the first
 # one turns HTTPS on) and reload. A reload is graceful: new connections get the new certificate,
-# old workers finish what they have. A pair nginx refuses is logged, and the last one serves on.
+# old workers finish what they have. A pair nginx refuses is logged, the config it runs is put
+# back on disk (the healthcheck reads it), and the last certificate serves on.
 watch_certificate() {
 	seen=$(generation)
 	while sleep "$CERTIFICATE_CHECK_SECONDS"; do
 		now=$(generation)
 		[ "$now" != "$seen" ] || continue
 		seen=$now
+		rm -rf "$out.running"
+		cp -a "$out" "$out.running"
 		if problem=$( (configure >/dev/null && nginx -t -q) 2>&1); then
 			nginx -s reload
 			echo "nginx: new certificate $TLS_DIR/$now: reloaded, serving HTTPS with it on ${HTTPS_PORT:-443}"
 		else
+			rm -rf "$out"
+			mv "$out.running" "$out"
 			echo "nginx: ERROR: new certificate $TLS_DIR/$now refused, serving on as before: $problem" >&2
 		fi
 	done

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from .h3 import Answer, h3_connection
 from .load import figure, steady_load
-from .stack import ACME_FILES, BACKENDS, Site, Stack, StackFactory, free_port, running_stack
+from .stack import ACME_FILES, BACKENDS, ROOT, Site, Stack, StackFactory, free_port, revision, running_stack
 
 # The name certified: Pebble's DNS answers every name with nginx's address (acme/pebble-start).
 DOMAIN = "stack.test"
@@ -165,6 +165,38 @@ def test_a_certificate_is_issued_from_nothing_and_served_with_its_chain(
     assert (moved.status_code, moved.headers["Location"]) == (301, f"https://127.0.0.1:{port}/api/whoami")
 
 
+def test_certbot_runs_unprivileged_sharing_two_volumes_nginx_only_reads(certified: tuple[Stack, CertifiedSite]) -> None:
+    stack, _ = certified
+    config = json.loads(stack.inspect("acme", "{{json .HostConfig}}"))
+    assert config["ReadonlyRootfs"] is True
+    assert config["CapDrop"] == ["ALL"]
+    assert not config["CapAdd"]
+    assert not config["Privileged"]
+    assert any(option.startswith("no-new-privileges") for option in config["SecurityOpt"])
+    assert config["Memory"] > 0
+    assert config["PidsLimit"] > 0
+    assert not config["PortBindings"]
+    status = dict(line.split(":", 1) for line in stack.exec("acme", "cat", "/proc/1/status").splitlines())
+    assert {int(uid) for uid in status["Uid"].split()} == {10004}, status["Uid"]
+    assert int(status["CapEff"], 16) == 0
+    labels = json.loads(stack.inspect("acme", "{{json .Config.Labels}}"))
+    assert labels["org.opencontainers.image.revision"] == revision(ROOT)
+
+    def volumes(service: str) -> dict[str, bool]:
+        """{volume name: writable} of the service's mounts; no container has a host socket."""
+        mounts = json.loads(stack.inspect(service, "{{json .Mounts}}"))
+        assert not [mount for mount in mounts if mount["Source"].endswith(".sock")], mounts
+        return {mount["Name"]: mount["RW"] for mount in mounts if mount["Type"] == "volume"}
+
+    nginx, acme = volumes("nginx"), volumes("acme")
+    shared = sorted(name.rsplit("_", 1)[1] for name in set(nginx) & set(acme))
+    assert shared == ["acme-webroot", "tls"]
+    assert not [name for name in set(nginx) & set(acme) if nginx[name]], nginx
+    assert all(acme[name] for name in set(nginx) & set(acme)), acme
+    for service in ("app", "pebble"):
+        volumes(service)
+
+
 def test_challenges_are_answered_by_nginx_on_plain_http_from_the_webroot(
     certified: tuple[Stack, CertifiedSite],
 ) -> None:
@@ -211,6 +243,75 @@ def test_a_renewal_under_load_fails_no_request(certified: tuple[Stack, Certified
     # The reload closes each client's idle connection at most once.
     assert len(https.unanswered) <= clients, https.unanswered
     assert load.successes_after(renewed) > 200
+
+
+def point_pebbles_dns_at(stack: Stack, address: str) -> None:
+    """Make Pebble's DNS answer every name with `address` (pebble-challtestsrv's management API,
+    inside Pebble's container only)."""
+    data = json.dumps({"ip": address})
+    stack.exec("pebble", "curl", "--fail", "--silent", "--data", data, "http://127.0.0.1:8055/set-default-ipv4")
+
+
+def test_a_failed_renewal_leaves_the_certificate_serving(certified: tuple[Stack, CertifiedSite]) -> None:
+    stack, https = certified
+    port = int(https.base_url.rsplit(":", 1)[1])
+    serial = served_certificate(port, https.root)["serialNumber"]
+    generation = stack.exec("nginx", "readlink", "/etc/nginx/tls/current")
+    # The name no longer points here: the CA's challenge request goes where nothing answers.
+    point_pebbles_dns_at(stack, "127.0.0.1")
+    try:
+        renewal = stack.compose("exec", "-T", "acme", "acme", "renew", check=False, timeout=120)
+    finally:
+        point_pebbles_dns_at(stack, nginx_address(stack))
+    said = renewal.stdout + renewal.stderr
+    assert renewal.returncode == 1, said
+    assert "acme: ERROR: no certificate for stack.test" in said
+    assert "nginx goes on serving the certificate it has" in said
+    # Nothing handed over, so nothing to reload: the same certificate, still served.
+    assert stack.exec("nginx", "readlink", "/etc/nginx/tls/current") == generation
+    assert served_certificate(port, https.root)["serialNumber"] == serial
+    assert https.get("/api/whoami").status_code == 200
+
+
+def switch_generation(stack: Stack, generation: str) -> None:
+    """Point TLS_DIR/current at `generation`, as acme/acme does: one rename."""
+    command = f"cd /etc/nginx/tls && ln -sfn {generation} current.new && mv -T current.new current"
+    stack.exec("acme", "sh", "-c", command)
+
+
+def test_a_certificate_nginx_refuses_is_logged_and_the_last_one_serves_on(
+    certified: tuple[Stack, CertifiedSite],
+) -> None:
+    stack, https = certified
+    port = int(https.base_url.rsplit(":", 1)[1])
+    serial = served_certificate(port, https.root)["serialNumber"]
+    good = stack.exec("nginx", "readlink", "/etc/nginx/tls/current").strip()
+    reloads = len(stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line))
+    # A generation whose key is not a key: what a truncated copy would leave.
+    broken = f"broken.{stack.project}"
+    stack.exec("acme", "sh", "-c", f"cd /etc/nginx/tls && mkdir -m 0750 {broken} && cp current/tls.crt {broken}/ "
+               f"&& echo 'not a key' > {broken}/tls.key && chmod 0640 {broken}/*")  # fmt: skip
+    switch_generation(stack, broken)
+
+    def refused() -> list[str]:
+        return [line for line in stack.messages("nginx") if f"new certificate /etc/nginx/tls/{broken} refused" in line]
+
+    try:
+        # nginx looks every 5 s (nginx/docker-entrypoint.sh).
+        eventually(refused, 30, "nginx never said it refused the broken certificate")
+        assert refused()[0].startswith("nginx: ERROR:"), refused()
+        assert served_certificate(port, https.root)["serialNumber"] == serial
+        assert https.get("/api/whoami").status_code == 200
+        # The config nginx runs is the one on disk again: its healthcheck goes on passing.
+        assert stack.exec("nginx", "healthcheck") == ""
+    finally:
+        switch_generation(stack, good)
+        stack.exec("acme", "rm", "-rf", f"/etc/nginx/tls/{broken}")
+    eventually(
+        lambda: len(stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line)) > reloads,
+        30,
+        "nginx never went back to the good certificate",
+    )
 
 
 def test_a_failing_challenge_leaves_the_stack_serving_plain_http(new_stack: StackFactory) -> None:
