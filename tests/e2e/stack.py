@@ -31,6 +31,10 @@ SETTINGS = {
     "HTTP_PORT": "0",  # any free port: never collides with a stack already on 8080
     "MAX_BODY_SIZE": "10m",
     "IMAGE_TAG": f"e2e-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else "e2e",
+    # Under emulation a healthcheck's Python can take longer than the default 3 s to start, with
+    # the session's other stacks checking themselves every second too (CI saw an app marked
+    # unhealthy that way once in 16 runs).
+    **({"HEALTHCHECK_TIMEOUT": "15"} if PLATFORM else {}),
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
