@@ -334,6 +334,28 @@ class Stack(Site):
             self.compose("unpause", "app")
 
 
+def assert_unprivileged(stack: Stack, service: str) -> dict[str, str]:
+    """The service's container runs as compose.yaml's hardening says: read-only root, no
+    capability (in any set), no privilege gain, memory and task limits, a UID and GID of the
+    stack's own (10000 and up). Its /proc/1/status, for further checks."""
+    config = json.loads(stack.inspect(service, "{{json .HostConfig}}"))
+    assert config["ReadonlyRootfs"] is True, service
+    assert config["CapDrop"] == ["ALL"], service
+    assert not config["CapAdd"], service
+    assert any(option.startswith("no-new-privileges") for option in config["SecurityOpt"]), service
+    assert config["Memory"] > 0, service
+    assert config["PidsLimit"] > 0, service
+    assert not config["Privileged"], service
+    text = stack.exec(service, "cat", "/proc/1/status")
+    status = {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+    assert all(int(uid) >= 10000 for uid in status["Uid"].split()), (service, status["Uid"])
+    assert all(int(gid) >= 10000 for gid in status["Gid"].split()), (service, status["Gid"])
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[capabilities], 16) == 0, (service, capabilities, status[capabilities])
+    assert status["NoNewPrivs"] == "1", service
+    return status
+
+
 class StackFactory:
     """Starts stacks for one test on its backend (the new_stack fixture); all go down after it."""
 

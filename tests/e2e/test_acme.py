@@ -23,7 +23,18 @@ from requests.adapters import HTTPAdapter
 
 from .h3 import Answer, h3_connection
 from .load import figure, steady_load
-from .stack import ACME_FILES, BACKENDS, ROOT, Site, Stack, StackFactory, free_port, revision, running_stack
+from .stack import (
+    ACME_FILES,
+    BACKENDS,
+    ROOT,
+    Site,
+    Stack,
+    StackFactory,
+    assert_unprivileged,
+    free_port,
+    revision,
+    running_stack,
+)
 
 # The name certified: Pebble's DNS answers every name with nginx's address (acme/pebble-start).
 DOMAIN = "stack.test"
@@ -35,6 +46,7 @@ class CertifiedSite(Site):
     against Pebble's root only."""
 
     def __init__(self, backend: str, port: int, root: Path) -> None:
+        self.port = port
         self.root = root
         self.unanswered: list[str] = []
         super().__init__(backend, f"https://127.0.0.1:{port}")
@@ -148,7 +160,7 @@ def test_a_certificate_is_issued_from_nothing_and_served_with_its_chain(
     certified: tuple[Stack, CertifiedSite],
 ) -> None:
     stack, https = certified
-    port = int(https.base_url.rsplit(":", 1)[1])
+    port = https.port
     served = served_certificate(port, https.root)
     assert ("DNS", DOMAIN) in served["subjectAltName"]
     # Issued by Pebble's intermediate, which nginx sends along (certbot's fullchain).
@@ -167,18 +179,9 @@ def test_a_certificate_is_issued_from_nothing_and_served_with_its_chain(
 
 def test_certbot_runs_unprivileged_sharing_two_volumes_nginx_only_reads(certified: tuple[Stack, CertifiedSite]) -> None:
     stack, _ = certified
-    config = json.loads(stack.inspect("acme", "{{json .HostConfig}}"))
-    assert config["ReadonlyRootfs"] is True
-    assert config["CapDrop"] == ["ALL"]
-    assert not config["CapAdd"]
-    assert not config["Privileged"]
-    assert any(option.startswith("no-new-privileges") for option in config["SecurityOpt"])
-    assert config["Memory"] > 0
-    assert config["PidsLimit"] > 0
-    assert not config["PortBindings"]
-    status = dict(line.split(":", 1) for line in stack.exec("acme", "cat", "/proc/1/status").splitlines())
+    status = assert_unprivileged(stack, "acme")
     assert {int(uid) for uid in status["Uid"].split()} == {10004}, status["Uid"]
-    assert int(status["CapEff"], 16) == 0
+    assert not json.loads(stack.inspect("acme", "{{json .HostConfig}}"))["PortBindings"]
     labels = json.loads(stack.inspect("acme", "{{json .Config.Labels}}"))
     assert labels["org.opencontainers.image.revision"] == revision(ROOT)
 
@@ -224,7 +227,7 @@ def test_challenges_are_answered_by_nginx_on_plain_http_from_the_webroot(
 
 def test_a_renewal_under_load_fails_no_request(certified: tuple[Stack, CertifiedSite]) -> None:
     stack, https = certified
-    port = int(https.base_url.rsplit(":", 1)[1])
+    port = https.port
     before = served_certificate(port, https.root)["serialNumber"]
     clients = 4
     with steady_load(https, clients=clients, max_seconds=60) as load:
@@ -254,7 +257,7 @@ def point_pebbles_dns_at(stack: Stack, address: str) -> None:
 
 def test_a_failed_renewal_leaves_the_certificate_serving(certified: tuple[Stack, CertifiedSite]) -> None:
     stack, https = certified
-    port = int(https.base_url.rsplit(":", 1)[1])
+    port = https.port
     serial = served_certificate(port, https.root)["serialNumber"]
     generation = stack.exec("nginx", "readlink", "/etc/nginx/tls/current")
     # The name no longer points here: the CA's challenge request goes where nothing answers.
@@ -283,7 +286,7 @@ def test_a_certificate_nginx_refuses_is_logged_and_the_last_one_serves_on(
     certified: tuple[Stack, CertifiedSite],
 ) -> None:
     stack, https = certified
-    port = int(https.base_url.rsplit(":", 1)[1])
+    port = https.port
     serial = served_certificate(port, https.root)["serialNumber"]
     good = stack.exec("nginx", "readlink", "/etc/nginx/tls/current").strip()
     reloads = len(stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line))
@@ -385,7 +388,7 @@ def nginx_address(stack: Stack) -> str:
 
 def test_http2_answers_advertise_http3_on_the_published_port(certified: tuple[Stack, CertifiedSite]) -> None:
     stack, https = certified
-    port = https.base_url.rsplit(":", 1)[1]
+    port = https.port
     head = stack.exec(
         "pebble", "curl", "--silent", "--show-error", "--http2", "--output", "/dev/null", "--dump-header", "-",
         "--resolve", f"{DOMAIN}:8443:{nginx_address(stack)}", "--cacert", ROOT_IN_PEBBLE,
@@ -400,7 +403,7 @@ def test_http2_answers_advertise_http3_on_the_published_port(certified: tuple[St
 
 def test_http3_serves_a_page_a_static_file_an_upload_and_a_stream(certified: tuple[Stack, CertifiedSite]) -> None:
     stack, https = certified
-    port = int(https.base_url.rsplit(":", 1)[1])
+    port = https.port
     upload = os.urandom(256 * 1024)
     octets = {"content-type": "application/octet-stream"}
 

@@ -13,7 +13,7 @@ import requests
 
 from stackctl import parse_size
 
-from .stack import METRICS_FILES, ROOT, Stack, StackFactory, revision
+from .stack import METRICS_FILES, ROOT, Stack, StackFactory, assert_unprivileged, revision
 
 # Targets are scraped every 5 s (metrics/prometheus.yml): counts settle within a few scrapes.
 SETTLE_SECONDS = 30
@@ -117,16 +117,7 @@ def has_positive(vector: Vector) -> bool:
 def test_the_overlay_is_hardened_labelled_and_publishes_only_prometheus_on_127_0_0_1(new_stack: StackFactory) -> None:
     stack = new_stack(*METRICS_FILES, PROMETHEUS_PORT="0")
     for service in OVERLAY_SERVICES:
-        config = json.loads(stack.inspect(service, "{{json .HostConfig}}"))
-        assert config["ReadonlyRootfs"] is True, service
-        assert config["CapDrop"] == ["ALL"], service
-        assert any(option.startswith("no-new-privileges") for option in config["SecurityOpt"]), service
-        assert config["Memory"] > 0, service
-        assert config["PidsLimit"] > 0, service
-        uids = next(
-            line for line in stack.exec(service, "cat", "/proc/1/status").splitlines() if line.startswith("Uid:")
-        )
-        assert all(int(uid) >= 10000 for uid in uids.split()[1:]), (service, uids)
+        assert_unprivileged(stack, service)
     published = {
         service: json.loads(stack.inspect(service, "{{json .NetworkSettings.Ports}}"))
         for service in ("app", *OVERLAY_SERVICES)
