@@ -16,6 +16,11 @@ BENCH_VENV ?= .venv-bench
 BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
 PYTEST_ARGS ?=
+# Processes running the tests (pytest-xdist): most of an end-to-end test is waiting on the stack,
+# and the tests sharing a module's stack stay on one (loadgroup). Fastest on 2 CPUs: docs/testing.md.
+TEST_WORKERS ?= 4
+PYTEST = $(VENV)/bin/pytest
+PYTEST_PARALLEL = $(PYTEST) --numprocesses $(TEST_WORKERS) --dist loadgroup
 
 # The base image every build uses: BASE_IMAGE, or a local debootstrap equivalent of the default
 # when no registry can be reached, and the host's CAs for a TLS-intercepting proxy (host/).
@@ -99,21 +104,28 @@ sbom: prereqs $(VENV)/.installed ## Build the images and write their SBOMs (Cycl
 
 .PHONY: test
 test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end on both backends
-	$(with_base) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(with_base) $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+.PHONY: check
+check: lint prereqs $(VENV)/.installed ## The fast tier (minutes): make lint, the fast tests, the end-to-end smoke set on both backends
+	$(with_base) $(PYTEST_PARALLEL) -m 'not e2e or smoke' $(PYTEST_ARGS)
 
 .PHONY: test-arm64
 test-arm64: BASE_PLATFORM = linux/arm64
-test-arm64: prereqs $(VENV)/.installed ## The end-to-end smoke set on arm64 images under emulation (sudo host/provision-emulation)
-	$(with_base) E2E_PLATFORM=linux/arm64 $(VENV)/bin/pytest -m smoke tests/e2e $(PYTEST_ARGS)
+test-arm64: prereqs $(VENV)/.installed ## The end-to-end smoke set on arm64 images, natively or under emulation (sudo host/provision-emulation)
+	@[ "$$(uname -m)" = aarch64 ] || [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || \
+		{ echo "make test-arm64: this $$(uname -m) host cannot run arm64 binaries: sudo host/provision-emulation" >&2; exit 1; }
+	$(with_base) E2E_PLATFORM=linux/arm64 $(PYTEST_PARALLEL) -m smoke tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test-app
 test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
-	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
+	$(PYTEST) -m 'not e2e' $(PYTEST_ARGS)
 
+# E2E_REQUIRED: the tools these tests exist for fail them when missing, where make test skips.
 .PHONY: k8s-test
 k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman
-	$(VENV)/bin/pytest tests/test_kubernetes.py $(PYTEST_ARGS)
-	$(with_base) $(VENV)/bin/pytest tests/e2e/test_pod.py tests/e2e/test_black_box.py -k pod $(PYTEST_ARGS)
+	$(PYTEST) tests/test_kubernetes.py $(PYTEST_ARGS)
+	$(with_base) E2E_REQUIRED=podman $(PYTEST_PARALLEL) tests/e2e/test_pod.py tests/e2e/test_black_box.py -k pod $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends against what users pick instead (about 11 min); writes bench/results/

@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.results import FIGURE
+
 from . import pod
 from .load import FIGURES
 from .pod import Pod, running_pod
@@ -29,30 +31,70 @@ from .stack import (
     base_image,
     build_images,
     compose,
+    once_per_session,
     running_stack,
+    unavailable,
 )
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark everything under tests/e2e, so `-m 'not e2e'` selects the fast tests."""
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark everything under tests/e2e, so `-m 'not e2e'` selects the fast tests; keep the tests
+    that share a module's stack on one pytest-xdist worker (`--dist loadgroup`); run a test
+    marked single_backend on the first backend only. Their reports say both, for .ci/check-e2e."""
+    elsewhere = []
     for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.e2e)
+        if HERE not in item.path.parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        item.user_properties.append(("e2e", ""))
+        if group := module_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+        if marker := item.get_closest_marker("single_backend"):
+            if params(item) & set(BACKENDS[1:]):
+                elsewhere.append(item)
+            item.user_properties.append(("single_backend", marker.kwargs["reason"]))
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if item not in elsewhere]
+
+
+def params(item: pytest.Item) -> set[str]:
+    """The test's parameters that are names (a backend, a site)."""
+    callspec = getattr(item, "callspec", None)
+    return {value for value in callspec.params.values() if isinstance(value, str)} if callspec else set()
+
+
+def module_group(item: pytest.Item) -> str | None:
+    """The module and its module-scoped fixtures' parameters (a backend, a site), for a test that
+    uses such a fixture (a stack, a Pod); None for the others, which any worker may run alone."""
+    fixtures = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    shared = {name for name, definitions in fixtures.items() if definitions[-1].scope == "module"}
+    if not shared:
+        return None
+    params = getattr(item, "callspec", None)
+    values = [str(value) for name, value in sorted(params.params.items()) if name in shared] if params else []
+    return "-".join([item.path.stem, *values])
 
 
 @pytest.fixture(scope="session")
-def images() -> None:
-    """Both images, built once for the whole session from the current tree."""
-    build_images(base_image())
+def images(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The images, built once for the whole session (every xdist worker's) from the current tree."""
+    once_per_session("images", tmp_path_factory, lambda: build_images(base_image()))
 
 
 @pytest.fixture(scope="session")
-def sboms(images: None) -> dict[str, Path]:
+def sboms(images: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The SBOM of each image the suite built (scripts/sbom.py), kept with the test results:
     {image: its CycloneDX JSON file}."""
+    written: dict[str, str] = once_per_session("sboms", tmp_path_factory, write_sboms)
+    return {image: Path(path) for image, path in written.items()}
+
+
+def write_sboms() -> dict[str, str]:
     # The production images: not Pebble's, a test server.
     production = (*METRICS_FILES, ROOT / ACME_OVERLAY)
     config = compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--images", files=production)
@@ -66,7 +108,7 @@ def sboms(images: None) -> dict[str, Path]:
     )
     assert result.returncode == 0, result.stderr
     lines = (line.removeprefix("sbom: ").rsplit(" ", 1) for line in result.stdout.splitlines())
-    return {image: Path(path) for path, image in lines}
+    return {image: path for path, image in lines}
 
 
 @pytest.fixture(scope="session")
@@ -118,12 +160,14 @@ def stack(request: pytest.FixtureRequest, compose_stacks: Callable[[str], Stack]
 
 
 @pytest.fixture(scope="session")
-def pod_images(images: None) -> dict[str, str]:
-    """The images the suite built, copied into podman's store: {Docker's name: podman's name}."""
+def pod_images(images: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The images the suite built, copied into podman's store once: {Docker's name: podman's name}."""
     if reason := pod.available():
-        pytest.skip(reason)
+        unavailable("podman", reason)
     config = json.loads(compose("fns-e2e", {**os.environ, **SETTINGS}, "config", "--format", "json").stdout)
-    return pod.load_images({service["image"] for service in config["services"].values()})
+    names = {service["image"] for service in config["services"].values()}
+    loaded: dict[str, str] = once_per_session("pod-images", tmp_path_factory, lambda: pod.load_images(names))
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +213,11 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach `docker compose logs` of every stack a failed test used to its report.
 
-    Stacks a test starts inside a running_stack block get their logs from it.
+    Stacks a test starts inside a running_stack block get their logs from it. What the test
+    measured (load.figure) goes into its properties, which its reports carry (tests/results.py).
     """
+    item.user_properties += [(FIGURE, text) for text in FIGURES]
+    FIGURES.clear()
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
@@ -184,15 +231,3 @@ def pytest_runtest_makereport(
                 elif isinstance(candidate, Pod):
                     report.sections.append((f"podman logs ({candidate.pod})", candidate.logs()))
     return report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The figures the load tests measured, after the results (README, Reliability, quotes them)."""
-    if not FIGURES:
-        return
-    terminalreporter.section("figures measured under load")
-    for line in FIGURES:
-        terminalreporter.line(line)
-    results = ROOT / "test-results"
-    results.mkdir(exist_ok=True)
-    (results / "figures.txt").write_text("\n".join(FIGURES) + "\n")

@@ -12,9 +12,9 @@ import requests
 
 from .stack import Site
 
-# What the load tests measured, in the order they ran; conftest.py prints them at the end of the
-# session and writes them to test-results/figures.txt, so they show in CI's log whatever the
-# outcome.
+# What the running test measured, until conftest.py moves it into the test's report, from which
+# tests/results.py prints it at the end of the session and writes test-results/figures.txt: in
+# CI's log whatever the outcome, from every xdist worker.
 FIGURES: list[str] = []
 
 

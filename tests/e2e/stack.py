@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import http.client
+import itertools
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 import requests
@@ -37,13 +41,46 @@ SETTINGS = {
     **({"HEALTHCHECK_TIMEOUT": "15"} if PLATFORM else {}),
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
+T = TypeVar("T")
+
+
+# pytest-xdist's name for this process ("gw0", "gw1", ...), or "" without it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# free_port's ranges: one per worker, below the kernel's ephemeral ports (32768 and up), where
+# Docker's port 0 and every client's own port come from.
+PORTS_FROM, PORTS_PER_WORKER = 20000, 500
+_handed_out = itertools.count()
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for a server that must know its own published port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1 (TCP and UDP: HTTP/3) for a server that must know its published
+    port: from this worker's own range, so no other worker, nor Docker, can take it meanwhile."""
+    first = PORTS_FROM + int(WORKER.removeprefix("gw") or 0) * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = first + next(_handed_out) % PORTS_PER_WORKER
+        try:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise StackError(f"no free port from {first} to {first + PORTS_PER_WORKER - 1}")
+
+
+def once_per_session(name: str, tmp_path_factory: pytest.TempPathFactory, work: Callable[[], T]) -> T:
+    """What `work` returns (JSON), done by one process for the whole test session: under
+    pytest-xdist the first worker to ask does it while the others wait, then they read it."""
+    if not WORKER:
+        return work()
+    shared = tmp_path_factory.getbasetemp().parent  # the session's, above each worker's own
+    done = shared / f"{name}.json"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            done.write_text(json.dumps(work()))
+        result: T = json.loads(done.read_text())
+        return result
 
 
 # The HTTPS overlay, the metrics overlay (its names, relative to a repository's root), and
@@ -79,6 +116,18 @@ def broken_app(directory: Path) -> Path:
     overlay = directory / "broken.yaml"
     overlay.write_text(f"services:\n  app:\n    volumes:\n      - {entry}:/srv/app/wsgi.py:ro\n")
     return overlay
+
+
+# Tools a make target exists for (make k8s-test: podman): missing, they fail its tests, where
+# make test, run locally, skips them with the install hint (CI's gate refuses any skip).
+REQUIRED = set(filter(None, os.environ.get("E2E_REQUIRED", "").split(",")))
+
+
+def unavailable(tool: str, reason: str) -> NoReturn:
+    """Skip the test for want of `tool`, or fail it if the run requires the tool."""
+    if tool in REQUIRED:
+        pytest.fail(f"{reason} (E2E_REQUIRED={tool})", pytrace=False)
+    pytest.skip(reason)
 
 
 class StackError(RuntimeError):
@@ -134,9 +183,31 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
     # server, and the arm64 run is the smoke set) Pebble's.
     overlays = [METRICS_OVERLAY, ACME_OVERLAY] + ([] if PLATFORM else [PEBBLE_OVERLAY])
     files = tuple(root / name for name in overlays)
-    result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
+    with tempfile.TemporaryDirectory() as directory:
+        files += build_cache(project, env, files, root, Path(directory))
+        result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
     if result.returncode:
         raise StackError(f"`docker compose build` failed:\n{result.stdout}\n{result.stderr}")
+
+
+def build_cache(
+    project: str, env: dict[str, str], files: tuple[Path, ...], root: Path, directory: Path
+) -> tuple[Path, ...]:
+    """With E2E_BUILD_CACHE=TYPE (the hosted workflow: gha), an overlay that keeps every built
+    image's layers in that BuildKit cache between runs, one scope per image; () without."""
+    if not (kind := os.environ.get("E2E_BUILD_CACHE")):
+        return ()
+    config = json.loads(compose(project, env, "config", "--format", "json", files=files, root=root).stdout)
+    services = {
+        name: {
+            "build": {"cache_from": [f"type={kind},scope={scope}"], "cache_to": [f"type={kind},scope={scope},mode=max"]}
+        }
+        for name, service in config["services"].items()
+        if "build" in service and (scope := service["image"].rsplit("/", 1)[-1].split(":")[0])
+    }
+    overlay = directory / "build-cache.yaml"
+    overlay.write_text(json.dumps({"services": services}))
+    return (overlay,)
 
 
 def revision(root: Path) -> str:
@@ -417,32 +488,23 @@ def chunked(body: bytes, size: int) -> bytes:
 
 
 def send(stack: Stack, request: bytes) -> Reply:
-    """Send raw bytes, read the reply until nginx closes the connection."""
+    """Send raw bytes, read the response to the first request in them (interim 100s skipped).
+
+    Read as http.client reads one: to its length, its last chunk, or nginx closing the
+    connection; never waiting on a connection nginx keeps open for the next request.
+    """
     port = int(stack.base_url.rsplit(":", 1)[1])
+    method = request.split(b" ", 1)[0].decode("latin-1")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(request)
-        data = b""
+        response = http.client.HTTPResponse(connection, method=method)
         try:
-            while chunk := connection.recv(65536):
-                data += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
-    if not data:
-        return Reply(0, {}, "")  # closed without an answer
-    # Interim answers (100 Continue to an Expect) come before the real one.
-    while data.startswith(b"HTTP/1.1 1"):
-        data = data.partition(b"\r\n\r\n")[2]
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    assert lines[0].startswith("HTTP/1.1 "), f"not an HTTP response: {data[:200]!r}"
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    if headers.get("Transfer-Encoding") == "chunked":
-        decoded, rest = b"", body
-        while rest:
-            size, _, rest = rest.partition(b"\r\n")
-            length = int(size, 16)
-            decoded, rest = decoded + rest[:length], rest[length + 2 :]
-            if not length:
-                break
-        body = decoded
-    return Reply(int(lines[0].split()[1]), headers, body.decode("utf-8", "replace"))
+            response.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return Reply(0, {}, "")  # closed without an answer
+        try:
+            body = response.read()
+        except http.client.IncompleteRead as cut:
+            body = cut.partial
+    assert response.version == 11, f"not an HTTP/1.1 response: {response.status} {response.reason}"
+    return Reply(response.status, dict(response.getheaders()), body.decode("utf-8", "replace"))

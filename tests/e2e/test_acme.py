@@ -350,6 +350,10 @@ TESTSSL_PROBLEMS = ("MEDIUM", "HIGH", "CRITICAL")
 PEBBLE_CERTIFICATE_FINDINGS = {"cert_revocation"}
 
 
+@pytest.mark.single_backend(
+    reason="testssl.sh grades nginx's TLS configuration, which no backend changes (about 50 s a run); "
+    "test_the_graded_protocols_and_ciphers_are_what_every_backend_serves checks both"
+)
 def test_the_tls_configuration_grades_clean_with_testssl(certified: tuple[Stack, CertifiedSite]) -> None:
     # From Pebble's container, on the project's network: nginx's own HTTPS port, as DOMAIN, with
     # Pebble's root trusted. Every check testssl.sh runs by default.
@@ -379,6 +383,35 @@ def test_the_tls_configuration_grades_clean_with_testssl(certified: tuple[Stack,
     assert by_id["cert_chain_of_trust"]["severity"] == "OK", by_id["cert_chain_of_trust"]
     assert by_id["BREACH"]["severity"] == "OK", by_id["BREACH"]
     assert by_id["overall_grade"]["finding"].startswith("A"), by_id["overall_grade"]
+
+
+def handshake(port: int, root: Path, version: ssl.TLSVersion) -> tuple[str, str] | None:
+    """(protocol, cipher) of a handshake with nginx as DOMAIN, offering only `version`; None if refused."""
+    context = ssl.create_default_context(cafile=str(root))
+    context.minimum_version = context.maximum_version = version
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=DOMAIN) as tls,
+        ):
+            return str(tls.version()), tls.cipher()[0]  # type: ignore[index]
+    except ssl.SSLError:
+        return None
+
+
+def test_the_graded_protocols_and_ciphers_are_what_every_backend_serves(
+    certified: tuple[Stack, CertifiedSite],
+) -> None:
+    # What testssl.sh grades on one backend, in a second on each: TLS 1.2 and 1.3 only, forward
+    # secrecy and an AEAD cipher on 1.2 (Mozilla's intermediate profile, nginx/templates).
+    _, https = certified
+    assert handshake(https.port, https.root, ssl.TLSVersion.TLSv1_1) is None
+    assert handshake(https.port, https.root, ssl.TLSVersion.TLSv1_3) is not None
+    tls12 = handshake(https.port, https.root, ssl.TLSVersion.TLSv1_2)
+    assert tls12 is not None
+    cipher = tls12[1]
+    assert cipher.startswith("ECDHE-"), cipher
+    assert "GCM" in cipher or "CHACHA20" in cipher, cipher
 
 
 def nginx_address(stack: Stack) -> str:

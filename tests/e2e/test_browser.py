@@ -14,7 +14,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .stack import ROOT, Stack
+from .stack import ROOT, Stack, unavailable
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -24,9 +24,9 @@ SCREENSHOTS = ROOT / "test-results" / "browser"
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        # Locally only: CI (.ci/run) installs both and fails on any skipped end-to-end test.
-        pytest.skip(
-            f"needs {CHROMIUM} and {CHROMEDRIVER}: Debian's chromium and chromium-driver (host/provision-browser)"
+        unavailable(
+            "chromium",
+            f"needs {CHROMIUM} and {CHROMEDRIVER}: Debian's chromium and chromium-driver (host/provision-browser)",
         )
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()

@@ -1,12 +1,19 @@
 """The app server's live workers: the children of its master, PID 1.
 
 `workers.py` prints their PIDs. `workers.py kill [PID]` SIGKILLs one (PID, or the oldest live one)
-and prints which: without a PID, a worker recycled by APP_MAX_REQUESTS may exit on its own between
-being listed and being signalled, so the next live one is taken then, and one is always killed."""
+and prints which. Without a PID one is always killed, even while APP_MAX_REQUESTS recycles them: a
+worker may exit on its own between being listed and being signalled (the next one is taken), and
+all of them may be gone at once, exited and not yet replaced: uWSGI's master reaps and respawns
+only on its next loop, up to a second later. So it looks again until one lives, for a while.
+The probe itself, run by `docker exec`, is no child of PID 1 (its parent is outside the container)."""
 
 import os
 import signal
 import sys
+import time
+
+# Far longer than a master takes to replace a worker.
+PATIENCE_SECONDS = 15
 
 
 def live() -> list[int]:
@@ -24,14 +31,16 @@ def live() -> list[int]:
 
 
 def kill_one() -> int:
-    for _ in range(100):
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
         for pid in live():
             try:
                 os.kill(pid, signal.SIGKILL)
                 return pid
             except ProcessLookupError:
                 continue
-    sys.exit("no live worker to kill")
+        time.sleep(0.05)
+    sys.exit(f"no live worker to kill in {PATIENCE_SECONDS} s")
 
 
 if sys.argv[1:2] == ["kill"]:
