@@ -1,11 +1,9 @@
 # The stack's images, as targets of one build (compose.yaml picks them):
 #   app    the Flask app in app/, served by uWSGI or Gunicorn (APP_SERVER picks at start)
 #   nginx  in front: the only published port, the app's static files, the socket to the app
-#   metrics  Prometheus, the nginx exporter and mtail, for compose.metrics.yaml only
-#   acme   certbot, obtaining and renewing nginx's certificate, for compose.acme.yaml only
-#   pebble Let's Encrypt's ACME test server, for compose.pebble.yaml (tests, local trials) only
 #   bench  wrk, for make bench only
 # Build context: the repository root. Nothing here names the app's package: app/wsgi.py does.
+# APP_DIR: the folder the app comes from: app/, or the stack's tests' own app (tests/app).
 
 ARG BASE_IMAGE=debian:trixie-slim
 # Fixed IDs. The socket is app:app 0660 and nginx's user joins the app group to reach it.
@@ -13,8 +11,7 @@ ARG APP_UID=10001
 ARG APP_GID=10001
 ARG NGINX_UID=10002
 ARG NGINX_GID=10002
-ARG METRICS_UID=10003
-ARG ACME_UID=10004
+ARG APP_DIR=app
 
 # --- base: what both images share ---------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
@@ -23,28 +20,22 @@ FROM ${BASE_IMAGE} AS base
 ARG APP_UID
 ARG APP_GID
 ENV APP_SOCKET=/run/app/app.sock
-# nginx's status sockets, the same way: its stub_status listener, and mtail's log socket when
-# compose.metrics.yaml runs it. The metrics image's user is in the nginx group.
+# nginx's status sockets, the same way: its stub_status listener, and whatever a metrics
+# exporter in nginx's group puts beside it (metrics/compose.yaml).
 ARG NGINX_UID
 ARG NGINX_GID
 ENV NGINX_STATUS_DIR=/run/nginx-status
-# With compose.acme.yaml, what certbot's container writes and nginx reads: the HTTP-01
-# challenge webroot, and the certificate nginx serves (TLS_DIR/tls.crt and tls.key, where
-# compose.tls.yaml mounts a certificate of your own). Owned by the acme user, readable by the
-# nginx group.
-ARG ACME_UID
-ENV ACME_WEBROOT=/srv/acme \
-	TLS_DIR=/etc/nginx/tls
+# Where nginx finds its certificate (TLS_DIR/tls.crt and tls.key): compose.tls.yaml mounts one of
+# yours there, an optional feature's container may deliver one (TLS=auto).
+ENV TLS_DIR=/etc/nginx/tls
 RUN set -eux; \
 	groupadd --gid "${APP_GID}" app; \
 	groupadd --gid "${NGINX_GID}" nginx; \
-	mkdir -p "${APP_SOCKET%/*}" "${NGINX_STATUS_DIR}" "${ACME_WEBROOT}" "${TLS_DIR}"; \
+	mkdir -p "${APP_SOCKET%/*}" "${NGINX_STATUS_DIR}" "${TLS_DIR}"; \
 	chown "${APP_UID}:${APP_GID}" "${APP_SOCKET%/*}"; \
 	chmod 0750 "${APP_SOCKET%/*}"; \
 	chown "${NGINX_UID}:${NGINX_GID}" "${NGINX_STATUS_DIR}"; \
-	chmod 0770 "${NGINX_STATUS_DIR}"; \
-	chown "${ACME_UID}:${NGINX_GID}" "${ACME_WEBROOT}" "${TLS_DIR}"; \
-	chmod 0750 "${ACME_WEBROOT}" "${TLS_DIR}"
+	chmod 0770 "${NGINX_STATUS_DIR}"
 
 # --- python: a virtualenv with the app's pinned, hash-checked requirements ----------------
 FROM base AS python
@@ -71,8 +62,9 @@ RUN set -eux; \
 
 # --- static: the app's static files, wherever the app keeps them, for nginx ---------------
 FROM python AS static
-COPY server/stack*.py /opt/stack/
-COPY app/ /srv/app/
+ARG APP_DIR
+COPY runtime/stack*.py /opt/stack/
+COPY ${APP_DIR}/ /srv/app/
 WORKDIR /srv/app
 RUN set -eux; PYTHONPATH=/opt/stack:/srv/app /opt/venv/bin/python /opt/stack/stackctl.py static /srv/static
 
@@ -88,13 +80,14 @@ ARG APP_UID
 RUN set -eux; \
 	useradd --no-log-init --uid "${APP_UID}" --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
 COPY --from=python /opt/venv /opt/venv
-COPY server/uwsgi.ini server/gunicorn.conf.py /etc/stack/
-COPY server/stack*.py /opt/stack/
-COPY app/ /srv/app/
+COPY uwsgi/uwsgi.ini gunicorn/gunicorn.conf.py /etc/stack/
+COPY runtime/stack*.py /opt/stack/
+ARG APP_DIR
+COPY ${APP_DIR}/ /srv/app/
 RUN set -eux; \
 	ln -s /opt/stack/stackctl.py /usr/local/bin/stackctl; \
 	/opt/venv/bin/python -m compileall -q /opt/stack /srv/app
-# PROMETHEUS_MULTIPROC_DIR: where each worker writes its metrics (server/stack_metrics.py), on
+# PROMETHEUS_MULTIPROC_DIR: where each worker writes its metrics (runtime/stack_metrics.py), on
 # the /tmp tmpfs compose.yaml (and the Pod's emptyDir) gives the app.
 ENV PATH=/opt/venv/bin:$PATH \
 	PYTHONPATH=/opt/stack:/srv/app \
@@ -124,6 +117,8 @@ RUN set -eux; \
 COPY nginx/nginx.conf nginx/headers.conf /etc/nginx/
 COPY nginx/errors/ /srv/errors/
 COPY nginx/templates/ /etc/nginx/templates/
+# Where an optional feature's overlay mounts what nginx should render and run (docker-entrypoint.sh).
+RUN set -eux; mkdir -p /etc/nginx/templates/server.d /docker-entrypoint.d
 COPY nginx/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
 COPY nginx/healthcheck.sh /usr/local/bin/healthcheck
 COPY --from=static /srv/static/ /srv/static/
@@ -136,73 +131,6 @@ EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 ENTRYPOINT ["docker-entrypoint"]
 CMD ["nginx", "-g", "daemon off;"]
-
-# --- metrics: Debian's Prometheus, nginx exporter and mtail, one image for the three services
-# of compose.metrics.yaml. The rules are checked, and their unit tests run, as it builds.
-FROM base AS metrics
-RUN set -eux; \
-	apt-get update; \
-	apt-get install -y --no-install-recommends \
-		mtail \
-		prometheus \
-		prometheus-nginx-exporter \
-	; \
-	rm -rf /var/lib/apt/lists/*
-ARG METRICS_UID
-RUN set -eux; \
-	useradd --no-log-init --uid "${METRICS_UID}" --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin metrics; \
-	mkdir -p /prometheus; \
-	chown metrics:nginx /prometheus
-COPY metrics/ /etc/stack-metrics/
-WORKDIR /etc/stack-metrics
-# Any port will do: the build checks the syntax; compose.metrics.yaml passes the app's setting.
-RUN set -eux; \
-	APP_METRICS_PORT=1 ./prometheus-start --check; \
-	promtool test rules rules.test.yaml; \
-	mtail --compile_only --progs mtail/
-USER metrics
-WORKDIR /prometheus
-
-# --- acme: Debian's certbot, for compose.acme.yaml. It answers HTTP-01 challenges through
-# nginx's webroot and hands nginx each certificate it obtains (acme/acme); it never talks to
-# nginx or Docker: nginx notices the new certificate itself (nginx/docker-entrypoint.sh).
-FROM base AS acme
-RUN set -eux; \
-	apt-get update; \
-	apt-get install -y --no-install-recommends \
-		ca-certificates \
-		certbot \
-	; \
-	rm -rf /var/lib/apt/lists/*
-ARG ACME_UID
-RUN set -eux; \
-	useradd --no-log-init --uid "${ACME_UID}" --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin acme; \
-	mkdir -p /etc/letsencrypt; \
-	chown acme:nginx /etc/letsencrypt; \
-	chmod 0700 /etc/letsencrypt
-COPY acme/acme /usr/local/bin/acme
-USER acme
-ENTRYPOINT ["acme"]
-CMD ["run"]
-
-# --- pebble: Let's Encrypt's ACME test server and its DNS (Debian's pebble), for
-# compose.pebble.yaml: the tests, and trying compose.acme.yaml on a machine with no public name.
-# With testssl.sh, which grades nginx's TLS from the same network in the tests.
-FROM base AS pebble
-RUN set -eux; \
-	apt-get update; \
-	apt-get install -y --no-install-recommends \
-		curl \
-		openssl \
-		pebble \
-		testssl.sh \
-	; \
-	rm -rf /var/lib/apt/lists/*; \
-	mkdir -p /srv/pebble-ca; \
-	chown nobody:nogroup /srv/pebble-ca
-COPY acme/pebble-start /usr/local/bin/pebble-start
-USER nobody
-ENTRYPOINT ["pebble-start"]
 
 # --- bench: wrk, the load generator of `make bench` (bench/compose.bench.yaml), run inside the
 # stack's own networks: no traffic leaves the project, and no Docker port proxy sits between wrk

@@ -28,12 +28,14 @@ PYTEST_PARALLEL = $(PYTEST) --numprocesses $(TEST_WORKERS) --dist loadgroup
 # BASE_PLATFORM: another platform's base (test-arm64).
 with_revision = IMAGE_REVISION=$${IMAGE_REVISION:-$$(git rev-parse HEAD 2>/dev/null)}
 with_base = base=$$(host/base-image $(BASE_PLATFORM)) && host/sync-build-ca && BASE_IMAGE=$$base $(with_revision)
-# make build PLATFORMS=linux/amd64,linux/arm64: the images for each (scripts/build-platforms).
-PLATFORMS ?=
+
+# The optional features' targets and settings: each folder that has one is a feature, removed by
+# deleting its folder (docs/fork.md).
+include $(wildcard */feature.mk)
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: up-uwsgi up-gunicorn
 up-uwsgi: APP_SERVER = uwsgi
@@ -55,18 +57,6 @@ dev-uwsgi dev-gunicorn: prereqs
 	$(with_base) APP_SERVER=$(APP_SERVER) COMPOSE_FILE=$(DEV_COMPOSE_FILE) $(COMPOSE) \
 		up --build --detach --wait --remove-orphans || { COMPOSE_FILE=$(DEV_COMPOSE_FILE) scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
-
-# make acme-gunicorn ACME_DOMAINS=example.com,www.example.com ACME_EMAIL=you@example.com, on a
-# host those names point at: ports 80 and 443 on every address, certificates from Let's Encrypt
-# (or ACME_DIRECTORY's CA), the settings written to .env so every later make target keeps them.
-.PHONY: acme-uwsgi acme-gunicorn
-acme-uwsgi: ## As up-uwsgi, serving ACME_DOMAINS on ports 80 and 443 with certificates from Let's Encrypt
-acme-gunicorn: ## As up-gunicorn, serving ACME_DOMAINS on ports 80 and 443 with certificates from Let's Encrypt
-acme-uwsgi acme-gunicorn:
-	@[ -n "$${ACME_DOMAINS:-}" ] || { echo "make $@: set ACME_DOMAINS (and ACME_EMAIL): README, TLS" >&2; exit 2; }
-	scripts/env-set COMPOSE_FILE=compose.yaml:compose.acme.yaml HTTP_BIND=0.0.0.0 HTTP_PORT=80 HTTPS_PORT=443 \
-		ACME_DOMAINS=$$ACME_DOMAINS ACME_EMAIL=$${ACME_EMAIL:-} $${ACME_DIRECTORY:+ACME_DIRECTORY=$$ACME_DIRECTORY}
-	$(MAKE) up-$(@:acme-%=%)
 
 .PHONY: certs
 certs: ## Make a development TLS certificate in certs/ (then COMPOSE_FILE=compose.yaml:compose.tls.yaml in .env)
@@ -90,12 +80,8 @@ ps: prereqs ## Show the services and their health
 	$(COMPOSE) ps
 
 .PHONY: build
-build: prereqs ## Build the images (without starting anything); PLATFORMS=linux/amd64,linux/arm64 for those
-ifeq ($(PLATFORMS),)
+build: prereqs ## Build the images (without starting anything)
 	$(with_base) $(COMPOSE) build
-else
-	host/sync-build-ca && $(with_revision) scripts/build-platforms "$(COMPOSE)" "$(PLATFORMS)"
-endif
 
 .PHONY: sbom
 sbom: prereqs $(VENV)/.installed ## Build the images and write their SBOMs (CycloneDX JSON) to test-results/sbom/
@@ -110,22 +96,9 @@ test: prereqs $(VENV)/.installed ## Run every test: app tests, then end to end o
 check: lint prereqs $(VENV)/.installed ## The fast tier (minutes): make lint, the fast tests, the end-to-end smoke set on both backends
 	$(with_base) $(PYTEST_PARALLEL) -m 'not e2e or smoke' $(PYTEST_ARGS)
 
-.PHONY: test-arm64
-test-arm64: BASE_PLATFORM = linux/arm64
-test-arm64: prereqs $(VENV)/.installed ## The end-to-end smoke set on arm64 images, natively or under emulation (sudo host/provision-emulation)
-	@[ "$$(uname -m)" = aarch64 ] || [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || \
-		{ echo "make test-arm64: this $$(uname -m) host cannot run arm64 binaries: sudo host/provision-emulation" >&2; exit 1; }
-	$(with_base) E2E_PLATFORM=linux/arm64 $(PYTEST_PARALLEL) -m smoke tests/e2e $(PYTEST_ARGS)
-
 .PHONY: test-app
 test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
 	$(PYTEST) -m 'not e2e' $(PYTEST_ARGS)
-
-# E2E_REQUIRED: the tools these tests exist for fail them when missing, where make test skips.
-.PHONY: k8s-test
-k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman
-	$(PYTEST) tests/test_kubernetes.py $(PYTEST_ARGS)
-	$(with_base) E2E_REQUIRED=podman $(PYTEST_PARALLEL) tests/e2e/test_pod.py tests/e2e/test_black_box.py -k pod $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends against what users pick instead (about 11 min); writes bench/results/
@@ -137,11 +110,9 @@ SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(b
 DOCKERFILES = $(shell git ls-files '*Dockerfile')
 YAML_FILES = $(shell git ls-files '*.yaml' '*.yml')
 WORKFLOWS = $(shell git ls-files '.github/workflows/*.yml')
-COMPOSE_COMBINATIONS = compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
-	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml \
-	compose.yaml+compose.metrics.yaml compose.yaml+compose.tls.yaml+compose.metrics.yaml \
-	compose.yaml+compose.acme.yaml compose.yaml+compose.acme.yaml+compose.pebble.yaml \
-	compose.yaml+compose.acme.yaml+compose.metrics.yaml
+# An optional feature's feature.mk adds its own combinations.
+COMPOSE_COMBINATIONS += compose.yaml compose.yaml+compose.tls.yaml compose.yaml+compose.dev.yaml \
+	compose.yaml+compose.tls.yaml+compose.dev.yaml compose.yaml+bench/compose.bench.yaml
 
 .PHONY: lint
 lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Dockerfiles (hadolint), YAML, compose files, workflows (zizmor), Renovate's config

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "runtime"))
 import stackctl  # noqa: E402  (the stack's own worker count: one owner)
 
 PROJECT = "fns-bench"

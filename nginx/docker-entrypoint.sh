@@ -3,19 +3,23 @@
 # as PID 1. Only ${UPPER_CASE} names are substituted, and each must be set: a missing variable
 # stops the container with its name instead of leaving an empty directive, and nginx's own
 # $variables pass through untouched. An optional piece that is off (prefix.conf without
-# APP_PREFIX, https*.conf without HTTPS, status-log.conf without NGINX_STATUS_LOG=on) is an
-# empty file: every include names its file.
+# APP_PREFIX, https*.conf without HTTPS) is an empty file: every include names its file.
 #
 # TLS=off: plain HTTP. TLS=on: HTTPS with the certificate in TLS_DIR (compose.tls.yaml).
-# TLS=acme (compose.acme.yaml): plain HTTP until certbot's container puts a certificate in
-# TLS_DIR, HTTPS from then on; a watcher started here notices each new certificate, renders
-# again and reloads nginx gracefully (nothing else can signal it: no Docker socket anywhere).
+# TLS=auto: plain HTTP until a certificate appears in TLS_DIR (another container delivers it),
+# HTTPS from then on.
+#
+# What an optional feature's overlay adds, it mounts (nginx knows none of them by name):
+#   /etc/nginx/templates/server.d/*.template   rendered into server.d/, included in every server
+#   /docker-entrypoint.d/*.sh                  sourced after the first render, before nginx
+#                                              starts: may call configure (render again) and
+#                                              start what must run beside nginx (backgrounded)
 set -eu
 
 templates=/etc/nginx/templates
 out=/tmp/nginx/conf.d
 
-# render TEMPLATE: into $out, every ${NAME} in it required to be set.
+# render TEMPLATE DIRECTORY: into DIRECTORY, every ${NAME} in it required to be set.
 render() {
 	# The ${NAME}s are literal here: what envsubst may replace, and no other.
 	# shellcheck disable=SC2016
@@ -28,7 +32,7 @@ render() {
 	done
 	# One ${NAME} per word of $names (split on purpose); the output is another file.
 	# shellcheck disable=SC2016,SC2086,SC2094
-	envsubst "$(printf '${%s} ' $names)" <"$1" >"$out/$(basename "$1" .template)"
+	envsubst "$(printf '${%s} ' $names)" <"$1" >"$2/$(basename "$1" .template)"
 }
 
 # configure: render every template for the current settings and certificate.
@@ -51,7 +55,7 @@ configure() {
 	CONN_LIMIT_COUNT=${CONN_LIMIT:?docker-entrypoint: CONN_LIMIT is not set}
 	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
 	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
-	mkdir -p "$out" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	mkdir -p "$out/server.d" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	# The app's static files: the image's copy, or with the app's source mounted at /srv/app
 	# (compose.dev.yaml) the live folder, at the same place in it (/srv/static.source, written
 	# by the build when it copied them).
@@ -71,14 +75,14 @@ configure() {
 			fi
 		done
 		;;
-	acme)
+	auto)
 		if [ -r "$TLS_DIR/tls.crt" ] && [ -r "$TLS_DIR/tls.key" ]; then
 			https=yes
 		fi
 		;;
 	off) ;;
 	*)
-		echo "docker-entrypoint: TLS='$TLS' must be off, on or acme" >&2
+		echo "docker-entrypoint: TLS='$TLS' must be off, on or auto" >&2
 		exit 64
 		;;
 	esac
@@ -97,20 +101,21 @@ configure() {
 	[ -z "$https" ] || ALT_SVC="h3=\":${HTTPS_PORT:-443}\"; ma=86400"
 	# shellcheck disable=SC2090
 	export ALT_SVC
-	status_log=
-	[ "${NGINX_STATUS_LOG:-off}" != on ] || status_log=yes
 	for template in "$templates"/*.template; do
 		case "$(basename "$template")" in
 		prefix.conf.template) on=${APP_PREFIX:+yes} ;;
 		https*.conf.template) on=$https ;;
-		status-log.conf.template) on=$status_log ;;
 		*) on=yes ;;
 		esac
 		if [ -n "$on" ]; then
-			render "$template"
+			render "$template" "$out"
 		else
 			: >"$out/$(basename "$template" .template)"
 		fi
+	done
+	rm -f "$out"/server.d/*.conf
+	for template in "$templates"/server.d/*.template; do
+		[ ! -e "$template" ] || render "$template" "$out/server.d"
 	done
 	# One template per backend, named after it: the one APP_SERVER names must exist.
 	if [ ! -f "$templates/${APP_SERVER:-}.conf.template" ]; then
@@ -121,45 +126,15 @@ configure() {
 		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
-		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} status_log=${NGINX_STATUS_LOG:-off}"
+		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} snippets=$(find "$out/server.d" -name "*.conf" -exec basename {} \; | sort | paste -sd, -)"
 }
-
-# The certificate generation certbot's container last handed over (acme/acme), or nothing.
-generation() {
-	readlink "$TLS_DIR/current" 2>/dev/null || true
-}
-
-# TLS=acme: every few seconds, whether the certificate changed; if so, render again (the first
-# one turns HTTPS on) and reload. A reload is graceful: new connections get the new certificate,
-# old workers finish what they have. A pair nginx refuses is logged, the config it runs is put
-# back on disk (the healthcheck reads it), and the last certificate serves on.
-watch_certificate() {
-	seen=$(generation)
-	while sleep "$CERTIFICATE_CHECK_SECONDS"; do
-		now=$(generation)
-		[ "$now" != "$seen" ] || continue
-		seen=$now
-		rm -rf "$out.running"
-		cp -a "$out" "$out.running"
-		if problem=$( (configure >/dev/null && nginx -t -q) 2>&1); then
-			nginx -s reload
-			echo "nginx: new certificate $TLS_DIR/$now: reloaded, serving HTTPS with it on ${HTTPS_PORT:-443}"
-		else
-			rm -rf "$out"
-			mv "$out.running" "$out"
-			echo "nginx: ERROR: new certificate $TLS_DIR/$now refused, serving on as before: $problem" >&2
-		fi
-	done
-}
-CERTIFICATE_CHECK_SECONDS=5
 
 if [ "${1:-}" = nginx ]; then
 	configure
-	if [ "${TLS:-off}" = acme ]; then
-		[ -n "$(generation)" ] || echo "nginx: TLS=acme: no certificate yet; plain HTTP until the acme service obtains one"
-		# Outlives this script: nginx, exec'd below as PID 1, becomes its parent.
-		watch_certificate &
-	fi
+	for hook in /docker-entrypoint.d/*.sh; do
+		# shellcheck disable=SC1090  # mounted by an optional feature's overlay
+		[ ! -e "$hook" ] || . "$hook"
+	done
 fi
 
 exec "$@"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Container healthcheck: /healthz through nginx and the socket to the app, so healthy means a
 # real request would succeed. Over HTTPS when nginx serves it (plain HTTP then only redirects):
-# TLS=on, or TLS=acme once it has rendered the HTTPS server; -k because the certificate names
+# TLS=on, or TLS=auto once it has rendered the HTTPS server; -k because the certificate names
 # the public host, not 127.0.0.1.
 set -eu
 if [ -s /tmp/nginx/conf.d/https.conf ]; then

@@ -3,7 +3,7 @@
     lint            make lint, and the fast tests (no Docker)
     e2e-uwsgi       the end-to-end tests on uWSGI, and those naming both backends
     e2e-gunicorn    the end-to-end tests on Gunicorn
-    <feature>       an optional feature's tests (both backends), when its folder is there
+    <feature>       an optional feature's tests (FOLDER/tests), when its folder is there
     arm64           the end-to-end smoke set again, on arm64 images (a collection of its own)
 
 A pytest plugin (pyproject.toml loads it): `pytest --job NAME` runs that job's share. Also a
@@ -36,51 +36,47 @@ class Job:
 
 @dataclass(frozen=True)
 class Feature:
-    """An optional feature's tests: a job of their own while the feature's folder is there."""
+    """An optional feature: a top-level folder with a feature.mk (the Makefile includes it), its
+    tests in FOLDER/tests, its title the first line of FOLDER/README.md."""
 
     name: str
     title: str
-    folder: str
-    # Its test modules, and the end-to-end sites it adds (the Kubernetes Pod).
-    modules: tuple[str, ...]
-    sites: tuple[str, ...] = ()
+    tested: bool
 
 
-FEATURES = (
-    Feature(
-        "kubernetes",
-        "Kubernetes: the manifests, and the Pod under podman",
-        "deploy/kubernetes",
-        ("test_kubernetes", "test_pod"),
-        sites=("pod-uwsgi", "pod-gunicorn"),
-    ),
-    Feature("tls", "HTTPS, automatic certificates (Pebble), TLS grading, HTTP/3", "acme", ("test_acme", "test_tls")),
-)
+# The feature whose job is the smoke set again on arm64 images (a collection of its own).
+ARM64 = "arm64"
 
 
 def features(root: Path = ROOT) -> tuple[Feature, ...]:
-    return tuple(feature for feature in FEATURES if (root / feature.folder).is_dir())
+    found = []
+    for makefile in sorted(root.glob("*/feature.mk")):
+        folder = makefile.parent
+        readme = folder / "README.md"
+        title = readme.read_text().splitlines()[0].lstrip("# ") if readme.exists() else folder.name
+        found.append(Feature(folder.name, title, (folder / "tests").is_dir()))
+    return tuple(found)
 
 
 def jobs(root: Path = ROOT) -> tuple[Job, ...]:
+    present = features(root)
     return (
         Job("lint", "make lint, the fast tests"),
         *(Job(f"e2e-{backend}", f"end to end on {backend}") for backend in BACKENDS),
-        *(Job(feature.name, feature.title) for feature in features(root)),
-        Job("arm64", "the end-to-end smoke set on arm64", arm64=True),
+        *(Job(feature.name, feature.title) for feature in present if feature.tested),
+        *(Job(ARM64, "the end-to-end smoke set on arm64", arm64=True) for feature in present if feature.name == ARM64),
     )
 
 
 def job_of(nodeid: str, e2e: bool, root: Path = ROOT) -> str:
     """The one job that runs this test (of the host's own collection; arm64 has its own)."""
-    module = Path(nodeid.split("::", 1)[0]).stem
-    params = nodeid.partition("[")[2]
-    for feature in features(root):
-        if module in feature.modules or any(site in params for site in feature.sites):
-            return feature.name
+    folder = nodeid.split("/", 1)[0]
+    if folder in {feature.name for feature in features(root) if feature.tested}:
+        return folder
     if not e2e:
         return "lint"
     # A test on one backend runs in that backend's job; one naming both, in the first's.
+    params = nodeid.partition("[")[2]
     return next(f"e2e-{backend}" for backend in BACKENDS if backend in params)
 
 

@@ -35,7 +35,18 @@ RENAMED_FORK_HELPER = "tests/fork.py"
 
 def test_the_forks_own_tests_and_the_stacks_pass_on_the_renamed_app(fork: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "app/tests", "tests/test_stack_wsgi.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not e2e",
+            "app/tests",
+            "tests/test_stack_wsgi.py",
+        ],
         cwd=fork,
         capture_output=True,
         text=True,

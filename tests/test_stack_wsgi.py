@@ -1,4 +1,4 @@
-"""What the stack adds to any Flask app (server/stack_wsgi.py), tested on a probe app of its own:
+"""What the stack adds to any Flask app (runtime/stack_wsgi.py), tested on a probe app of its own:
 these hold whatever app a fork puts in app/."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The app container's runtime (server/stackctl.py): the settings check the `config` service runs
+"""The app container's runtime (runtime/stackctl.py): the settings check the `config` service runs
 before anything starts, and the facts the servers run with."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 
 import stackctl
 from stackctl import RULES, UWSGI_PACKET_MAX, main, parse_size, problems, uwsgi_packet_bound, workers
-from tests.facts import compose_defaults
+from tests.e2e.stack import feature_overlays
+from tests.facts import ROOT, compose_defaults
 
 DEFAULTS = {
     "APP_SERVER": "uwsgi",
@@ -145,7 +146,9 @@ def test_the_defaults_here_are_compose_yamls() -> None:
     }
 
 
-@pytest.mark.parametrize("overlay", ["compose.tls.yaml", "compose.metrics.yaml", "compose.dev.yaml"])
+@pytest.mark.parametrize(
+    "overlay", ["compose.tls.yaml", "compose.dev.yaml", *(str(path.relative_to(ROOT)) for path in feature_overlays())]
+)
 def test_the_overlays_defaults_are_compose_yamls(overlay: str) -> None:
     """An overlay that names a setting of compose.yaml again gives it the same default."""
     owner, repeated = compose_defaults(), compose_defaults(overlay)
@@ -276,37 +279,3 @@ def test_the_listen_queue_is_read_as_ss_reads_it(socket_dir: Path) -> None:
         finally:
             for client in clients:
                 client.close()
-
-
-# compose.acme.yaml's settings, with its defaults, and names to certify.
-ACME = {
-    **{name: value for name, value in compose_defaults("compose.acme.yaml").items() if name.startswith("ACME_")},
-    "ACME_DOMAINS": "example.com,www.example.com",
-}
-
-
-def test_the_acme_settings_are_checked_only_with_compose_acme() -> None:
-    assert set(ACME) == {"ACME_DOMAINS", "ACME_EMAIL", "ACME_DIRECTORY"}
-    assert ACME["ACME_DIRECTORY"] == "https://acme-v02.api.letsencrypt.org/directory"
-    assert problems({**DEFAULTS, **FACTS, **ACME}) == []
-    assert problems({**DEFAULTS, **FACTS, **ACME, "ACME_EMAIL": "ops@example.com"}) == []
-    assert problems({**DEFAULTS, **FACTS, "ACME_DOMAINS": "*.nonsense"}) == []
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "says"),
-    [
-        ("ACME_DOMAINS", "", "ACME_DOMAINS is not set"),
-        ("ACME_DOMAINS", "*.example.com", "'*.example.com' is not a DNS name"),
-        ("ACME_DOMAINS", "localhost", "'localhost' is not a DNS name"),
-        ("ACME_DOMAINS", "192.0.2.7", "'192.0.2.7' is not a DNS name"),
-        ("ACME_DOMAINS", "example.com, www.example.com", "' www.example.com' is not a DNS name"),
-        ("ACME_DOMAINS", "-bad.example.com", "'-bad.example.com' is not a DNS name"),
-        ("ACME_EMAIL", "ops", "ACME_EMAIL='ops' must be an email address"),
-        ("ACME_DIRECTORY", "http://acme.example/dir", "must be an https:// URL"),
-    ],
-)
-def test_a_bad_acme_setting_is_named(name: str, value: str, says: str) -> None:
-    found = problems({**DEFAULTS, **FACTS, **ACME, name: value})
-    assert len(found) == 1, found
-    assert says in found[0]

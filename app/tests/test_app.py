@@ -90,47 +90,6 @@ def test_echo_hashes_the_body(client: FlaskClient) -> None:
     }
 
 
-def test_stream_yields_numbered_lines(client: FlaskClient) -> None:
-    response = client.get("/api/stream?chunks=3&interval=0")
-    assert response.headers["X-Accel-Buffering"] == "no"
-    lines = response.get_data(as_text=True).splitlines()
-    assert [line.split()[0] for line in lines] == ["0", "1", "2"]
-
-
-@pytest.mark.parametrize("query", ["chunks=0", "chunks=1001", "chunks=1.5", "chunks=x", "interval=2", "interval=-1"])
-def test_stream_rejects_bad_parameters(client: FlaskClient, query: str) -> None:
-    response = client.get(f"/api/stream?{query}")
-    assert response.status_code == 400
-    assert json_of(response)["status"] == 400
-
-
-@pytest.mark.parametrize("size", [0, 1, 255, 256, 65536, 1024 * 1024])
-def test_bytes_returns_exactly_the_size_asked(client: FlaskClient, size: int) -> None:
-    response = client.get(f"/api/bytes?size={size}")
-    assert response.content_type == "application/octet-stream"
-    assert response.data == (bytes(range(256)) * (size // 256 + 1))[:size]
-
-
-@pytest.mark.parametrize("size", ["-1", "1048577", "x", "1.5"])
-def test_bytes_rejects_bad_sizes(client: FlaskClient, size: str) -> None:
-    assert client.get(f"/api/bytes?size={size}").status_code == 400
-
-
-@pytest.mark.parametrize("seconds", ["61", "-0.1", "x", "nan", "inf", "1e3"])
-def test_slow_rejects_out_of_range(client: FlaskClient, seconds: str) -> None:
-    response = client.get(f"/api/slow?seconds={seconds}")
-    assert response.status_code == 400
-    assert "seconds" in json_of(response)["detail"]
-
-
-def test_slow_requires_seconds(client: FlaskClient) -> None:
-    assert client.get("/api/slow").status_code == 400
-
-
-def test_slow_sleeps(client: FlaskClient) -> None:
-    assert json_of(client.get("/api/slow?seconds=0"))["slept"] == 0
-
-
 def test_unhandled_error_is_a_json_500_without_traceback(client: FlaskClient) -> None:
     response = client.get("/api/boom")
     assert response.status_code == 500

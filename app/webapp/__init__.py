@@ -10,11 +10,6 @@ from flask import Flask
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application; ``test_config`` overrides everything else."""
     app = Flask(__name__)
-    app.config.from_mapping(
-        SLOW_MAX_SECONDS=60,
-        STREAM_MAX_CHUNKS=1000,
-        BYTES_MAX=1024 * 1024,
-    )
     # FLASK_SECRET_KEY, FLASK_MAX_CONTENT_LENGTH, ...: any Flask setting from the environment.
     app.config.from_prefixed_env()
     if test_config:

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
 bp = Blueprint("main", __name__)
 
 _READ_CHUNK = 64 * 1024
-_PATTERN = bytes(range(256))
 
 
 def wsgi_server(environ: Mapping[str, object]) -> str:
     """Name the WSGI server running this request, from SERVER_SOFTWARE ("gunicorn/27.0.1"),
-    which the stack sets for uWSGI too (server/stack_wsgi.py)."""
+    which the stack sets for uWSGI too (runtime/stack_wsgi.py)."""
     return str(environ.get("SERVER_SOFTWARE", "unknown")).split("/", 1)[0].lower()
-
-
-def _query_number(name: str, default: float | None, low: float, high: float, *, whole: bool = False) -> float:
-    """Read a query parameter within [low, high], or answer 400 saying what is allowed."""
-    raw = request.args.get(name)
-    if raw is None:
-        if default is None:
-            abort(400, description=f"query parameter '{name}' is required")
-        return default
-    kind = "whole number" if whole else "number"
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and low <= value <= high):
-        abort(400, description=f"'{name}' must be a {kind} from {low:g} to {high:g}")
-    return value
 
 
 @bp.get("/")
@@ -90,34 +70,3 @@ def echo() -> Response:
             remaining -= len(chunk)
     current_app.logger.info("echo: %d bytes, sha256 %s", size, digest.hexdigest())
     return jsonify(bytes=size, sha256=digest.hexdigest())
-
-
-@bp.get("/api/stream")
-def stream() -> Response:
-    chunks = int(_query_number("chunks", 10, 1, current_app.config["STREAM_MAX_CHUNKS"], whole=True))
-    interval = _query_number("interval", 0.1, 0, 1)
-
-    def generate() -> Iterator[str]:
-        for i in range(chunks):
-            if i:
-                time.sleep(interval)
-            # The production time lets a client prove it got early lines before later ones existed.
-            yield f"{i} {time.time():.6f}\n"
-
-    # X-Accel-Buffering tells nginx to pass each piece on at once instead of buffering the response.
-    return Response(generate(), mimetype="text/plain", headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
-
-
-@bp.get("/api/bytes")
-def payload() -> Response:
-    size = int(_query_number("size", 65536, 0, current_app.config["BYTES_MAX"], whole=True))
-    return Response(
-        _PATTERN * (size // len(_PATTERN)) + _PATTERN[: size % len(_PATTERN)], mimetype="application/octet-stream"
-    )
-
-
-@bp.get("/api/slow")
-def slow() -> Response:
-    seconds = _query_number("seconds", None, 0, current_app.config["SLOW_MAX_SECONDS"])
-    time.sleep(seconds)
-    return jsonify(slept=seconds, server=wsgi_server(request.environ), pid=os.getpid())

@@ -26,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("uwsgi", "gunicorn")
 # E2E_PLATFORM=linux/arm64 (make test-arm64): images built for that platform and run under
-# emulation (host/provision-emulation), tagged apart from the host's own.
+# emulation (arm64/provision), tagged apart from the host's own.
 PLATFORM = os.environ.get("E2E_PLATFORM", "")
 # The stack's documented defaults, pinned here so a developer's .env cannot change what the
 # tests expect (compose runs with --env-file /dev/null).
@@ -35,6 +35,8 @@ SETTINGS = {
     "HTTP_PORT": "0",  # any free port: never collides with a stack already on 8080
     "MAX_BODY_SIZE": "10m",
     "IMAGE_TAG": f"e2e-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else "e2e",
+    # The stack's tests run their own app (tests/app), built in place of app/.
+    "APP_DIR": "tests/app",
     # Under emulation a healthcheck's Python can take longer than the default 3 s to start, with
     # the session's other stacks checking themselves every second too (CI saw an app marked
     # unhealthy that way once in 16 runs).
@@ -83,23 +85,30 @@ def once_per_session(name: str, tmp_path_factory: pytest.TempPathFactory, work: 
         return result
 
 
-# The HTTPS overlay, the metrics overlay (its names, relative to a repository's root), and
-# automatic certificates from Pebble, the ACME test server.
+# The HTTPS overlay (compose.tls.yaml, with a certificate of yours).
 TLS_FILES = (ROOT / "compose.tls.yaml",)
-METRICS_OVERLAY = "compose.metrics.yaml"
-METRICS_FILES = (ROOT / METRICS_OVERLAY,)
-ACME_OVERLAY = "compose.acme.yaml"
-PEBBLE_OVERLAY = "compose.pebble.yaml"
-ACME_FILES = (ROOT / ACME_OVERLAY, ROOT / PEBBLE_OVERLAY)
+
+
+def feature_overlays(root: Path = ROOT, *, production: bool = False) -> tuple[Path, ...]:
+    """The optional features' compose files that are there: each feature folder's overlay
+    (FOLDER/compose.yaml), and unless `production`, what its tests add (FOLDER/compose.*.yaml:
+    Pebble, a test CA)."""
+    found = sorted(root.glob("*/compose.yaml")) + ([] if production else sorted(root.glob("*/compose.*.yaml")))
+    return tuple(path for path in found if path.parent.name not in ("app", "tests"))
+
+
+# The app in app/ (the sample, or a fork's own), as the contract suite runs it: its images
+# tagged apart from the tests' app's.
+APP_SETTINGS = {"APP_DIR": "app", "IMAGE_TAG": f"{SETTINGS['IMAGE_TAG']}-app"}
 
 
 @functools.cache
-def app_static_dir() -> Path:
+def app_static_dir(app_dir: str = SETTINGS["APP_DIR"]) -> Path:
     """The app's static folder as Flask reports it: what the build copies for nginx to serve."""
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi; print(wsgi.app.static_folder)"],
-        cwd=ROOT / "app",
-        env={**os.environ, "PYTHONPATH": str(ROOT / "app")},
+        cwd=ROOT / app_dir,
+        env={**os.environ, "PYTHONPATH": str(ROOT / app_dir)},
         capture_output=True,
         text=True,
         check=True,
@@ -128,6 +137,10 @@ def unavailable(tool: str, reason: str) -> NoReturn:
     if tool in REQUIRED:
         pytest.fail(f"{reason} (E2E_REQUIRED={tool})", pytrace=False)
     pytest.skip(reason)
+
+
+# What to do when Docker has no address pool left for a stack's networks.
+ADDRESS_POOLS_HINT = " Docker ran out of address pools for networks: sudo host/docker-address-pools, restart dockerd"
 
 
 class StackError(RuntimeError):
@@ -169,9 +182,9 @@ def compose(
     return result
 
 
-def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
-    """Build the images, the overlays' too, once per test session (and once for the fork
-    test's copy).
+def build_images(base: str, root: Path = ROOT, /, *, overlays: bool = True, **settings: str) -> None:
+    """Build the images, the optional features' too unless `overlays` is false, once per test
+    session (and once for the fork test's copy).
 
     Under one fixed project name: compose labels images with the project that built them, so
     building under every stack's unique name would make a new image each time and leave the
@@ -179,10 +192,8 @@ def build_images(base: str, root: Path = ROOT, /, **settings: str) -> None:
     """
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
-    # With the overlays' images too: metrics, certbot's, and (natively only: it is a test
-    # server, and the arm64 run is the smoke set) Pebble's.
-    overlays = [METRICS_OVERLAY, ACME_OVERLAY] + ([] if PLATFORM else [PEBBLE_OVERLAY])
-    files = tuple(root / name for name in overlays)
+    # Under another platform's emulation, the core images only: the smoke set needs no more.
+    files = feature_overlays(root) if overlays and not PLATFORM else ()
     with tempfile.TemporaryDirectory() as directory:
         files += build_cache(project, env, files, root, Path(directory))
         result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
@@ -220,6 +231,9 @@ class Site:
     """The stack as a client sees it: a base URL on one backend, and nothing else. The black-box
     tests take one (the `site` fixture): a compose stack, the Kubernetes Pod under podman, or a
     real deployment (E2E_BASE_URL)."""
+
+    # What a failed test's report calls this site's logs (none: a deployment of yours).
+    log_title = ""
 
     def __init__(self, backend: str, base_url: str = "") -> None:
         self.backend = backend
@@ -260,6 +274,7 @@ class Stack(Site):
         self.files = files
         self.root = root
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
+        self.log_title = f"docker compose logs ({self.project})"
         self.env = {**os.environ, **SETTINGS, **settings, "APP_SERVER": backend}
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -268,7 +283,8 @@ class Stack(Site):
     def up(self) -> None:
         result = self.compose("up", "--no-build", "--detach", "--wait", "--wait-timeout", "180", check=False)
         if result.returncode:
-            raise StackError(f"`docker compose up` failed for {self.project}:\n{result.stderr}\n{self.logs()}")
+            hint = ADDRESS_POOLS_HINT if "non-overlapping IPv4 address pool" in result.stderr else ""
+            raise StackError(f"`docker compose up` failed for {self.project}:{hint}\n{result.stderr}\n{self.logs()}")
         address = self.compose("port", "nginx", "8080").stdout.strip()
         self.base_url = f"http://127.0.0.1:{address.rsplit(':', 1)[1]}"
 
@@ -378,12 +394,13 @@ class Stack(Site):
     @functools.cached_property
     def static_dir(self) -> Path:
         """The app's static folder in this repository, as the build found it (stackctl static)."""
-        return self.root / "app" / self.exec("nginx", "cat", "/srv/static.source").strip()
+        return self.root / self.env["APP_DIR"] / self.exec("nginx", "cat", "/srv/static.source").strip()
 
     def setting(self, service: str, name: str) -> str:
         """An environment variable as the service's container has it (the tests derive limits from these)."""
         entries: list[str] = json.loads(self.inspect(service, "{{json .Config.Env}}"))
-        return dict(entry.split("=", 1) for entry in entries)[name]
+        # An entry without "=" is a variable compose passes only when set (OTEL_*): unset here.
+        return dict(entry.split("=", 1) for entry in entries if "=" in entry)[name]
 
     def inspect(self, service: str, template: str) -> str:
         result = subprocess.run(

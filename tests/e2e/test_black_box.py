@@ -14,6 +14,9 @@ import pytest
 
 from .stack import MAX_BODY_BYTES, Site, app_static_dir
 
+# The `site` fixture builds the images only for the sites that need them.
+pytestmark = pytest.mark.e2e
+
 STATIC_CSS = "/static/css/app.css"
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .stack import BACKENDS, ROOT, Stack, running_stack
+from .stack import BACKENDS, ROOT, SETTINGS, Stack, running_stack
 
-# Added to app/wsgi.py, the one file every app has, so this holds for any app in app/.
+# Added to the app's wsgi.py, the one file every app has.
 ADDED_ROUTES = """
 
 @app.get("/api/dev-probe")
@@ -30,7 +30,7 @@ def dev_stack(
 ) -> Iterator[tuple[Stack, Path]]:
     """Development mode on a copy of the app's source, which the tests edit (each its own file)."""
     source = tmp_path_factory.mktemp("dev") / "app"
-    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / SETTINGS["APP_DIR"], source, ignore=shutil.ignore_patterns("__pycache__"))
     with running_stack(request.param, (ROOT / "compose.dev.yaml",), APP_SOURCE=str(source)) as stack:
         yield stack, source
 
@@ -55,7 +55,7 @@ def test_an_edit_is_served_without_a_restart_and_errors_show_their_traceback(dev
 
 def test_static_files_are_served_from_the_source_in_development(dev_stack: tuple[Stack, Path]) -> None:
     stack, source = dev_stack
-    static = source / stack.static_dir.relative_to(ROOT / "app")
+    static = source / stack.static_dir.relative_to(ROOT / SETTINGS["APP_DIR"])
     (static / "added.txt").write_text("added in development\n")
     css = static / "css" / "app.css"
     css.write_text(css.read_text() + "\n/* edited */\n")

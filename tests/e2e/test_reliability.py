@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from .load import Load, Outcome, figure, steady_load
-from .stack import ROOT, Stack, StackFactory, broken_app
+from .stack import ROOT, SETTINGS, Stack, StackFactory, broken_app
 
-# Added to app/wsgi.py, the one file every app has.
+# Added to the app's wsgi.py, the one file every app has.
 NEW_ROUTE = """
 
 @app.get("/api/version")
@@ -69,7 +69,7 @@ def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
 ) -> None:
     # The code is a mounted copy, so the test can change it without building an image.
     source = tmp_path / "app"
-    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / SETTINGS["APP_DIR"], source, ignore=shutil.ignore_patterns("__pycache__"))
     mounted = tmp_path / "mounted.yaml"
     mounted.write_text(f"services:\n  app:\n    volumes:\n      - {source}:/srv/app:ro\n")
     stack = new_stack(mounted)

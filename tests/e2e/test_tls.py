@@ -71,3 +71,34 @@ def test_a_missing_certificate_stops_up_instead_of_mounting_a_directory(
     assert "missing.crt" in up.stderr or "missing.key" in up.stderr
     assert not (tmp_path / "missing.crt").exists()
     assert not (tmp_path / "missing.key").exists()
+
+
+def handshake(https: str, certificate: Path, version: ssl.TLSVersion) -> str | None:
+    """The cipher of a handshake with nginx offering only `version`; None if refused."""
+    port = int(https.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(certificate))
+    context.minimum_version = context.maximum_version = version
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            cipher = tls.cipher()
+            return cipher[0] if cipher else ""
+    except ssl.SSLError:
+        return None
+
+
+def test_the_graded_protocols_and_ciphers_are_what_this_backend_serves(
+    tls_stack: tuple[Stack, str], certs: Path
+) -> None:
+    # What testssl.sh grades on one backend (testssl/), checked on each: TLS 1.2 and 1.3
+    # only, forward secrecy and an AEAD cipher on 1.2 (nginx/templates/https.conf.template).
+    _, https = tls_stack
+    certificate = certs / "tls.crt"
+    assert handshake(https, certificate, ssl.TLSVersion.TLSv1_1) is None
+    assert handshake(https, certificate, ssl.TLSVersion.TLSv1_3) is not None
+    cipher = handshake(https, certificate, ssl.TLSVersion.TLSv1_2)
+    assert cipher is not None
+    assert cipher.startswith("ECDHE-"), cipher
+    assert "GCM" in cipher or "CHACHA20" in cipher, cipher

@@ -1,0 +1,7 @@
+# Kubernetes (kubernetes/README.md): make's part, included by the Makefile.
+
+# The manifests rendered, validated and checked, then run under podman. E2E_REQUIRED: without
+# podman these tests fail, where make test, run locally, skips them.
+.PHONY: k8s-test
+k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman (sudo kubernetes/provision)
+	$(with_base) E2E_REQUIRED=podman $(PYTEST_PARALLEL) kubernetes/tests $(PYTEST_ARGS)

@@ -1,0 +1,138 @@
+"""The app the stack's own tests run behind nginx, on both servers: built only for them (make
+test builds it in place of app/, Dockerfile's APP_DIR), with the routes they need to provoke
+what the stack must handle. Not an example: the sample a fork starts from is app/.
+
+One module: the tests append routes to it (make reload, development mode) as a fork's change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+import traceback
+from collections.abc import Iterator
+
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers.response import Response as BaseResponse
+
+app = Flask(__name__)
+app.config.from_prefixed_env()
+log = logging.getLogger(__name__)
+
+PATTERN = bytes(range(256))
+# The bounds of the provoking routes: a stuck request (APP_TIMEOUT is cut first), a long stream.
+SLOW_MAX, STREAM_MAX, BYTES_MAX = 60, 1000, 1024 * 1024
+
+
+def server() -> str:
+    """The WSGI server answering: the name in SERVER_SOFTWARE, which the stack sets for both."""
+    return str(request.environ.get("SERVER_SOFTWARE", "unknown")).split("/", 1)[0].lower()
+
+
+def number(name: str, default: float | None, low: float, high: float, *, whole: bool = False) -> float:
+    """A query parameter within [low, high], or a 400 saying what is allowed."""
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            abort(400, description=f"query parameter '{name}' is required")
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and low <= value <= high):
+        abort(400, description=f"'{name}' must be a {'whole number' if whole else 'number'} from {low:g} to {high:g}")
+    return value
+
+
+@app.get("/")
+def index() -> str:
+    return render_template("index.html")
+
+
+@app.get("/home")
+def home() -> BaseResponse:
+    return redirect(url_for("index"))
+
+
+@app.get("/api/whoami")
+def whoami() -> Response:
+    return jsonify(
+        remote_addr=request.remote_addr,
+        scheme=request.scheme,
+        host=request.host,
+        script_root=request.script_root,
+        url=url_for("whoami", _external=True),
+        server=server(),
+        pid=os.getpid(),
+        request_id=request.headers.get("X-Request-ID"),
+        traceparent=request.headers.get("traceparent"),
+        tracestate=request.headers.get("tracestate"),
+        headers=sorted(request.headers.keys()),
+    )
+
+
+@app.post("/api/echo")
+def echo() -> Response:
+    """The body's size and digest, read in pieces and never past Content-Length (PEP 3333)."""
+    digest, size, remaining = hashlib.sha256(), 0, request.content_length
+    while remaining is None or remaining > 0:
+        chunk = request.stream.read(65536 if remaining is None else min(65536, remaining))
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        remaining = None if remaining is None else remaining - len(chunk)
+    log.info("echo: %d bytes, sha256 %s", size, digest.hexdigest())
+    return jsonify(bytes=size, sha256=digest.hexdigest())
+
+
+@app.get("/api/stream")
+def stream() -> Response:
+    chunks = int(number("chunks", 10, 1, STREAM_MAX, whole=True))
+    interval = number("interval", 0.1, 0, 1)
+
+    def lines() -> Iterator[str]:
+        for i in range(chunks):
+            if i:
+                time.sleep(interval)
+            yield f"{i} {time.time():.6f}\n"  # when it was made: the client proves it came early
+
+    return Response(lines(), mimetype="text/plain", headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+
+
+@app.get("/api/bytes")
+def payload() -> Response:
+    size = int(number("size", 65536, 0, BYTES_MAX, whole=True))
+    return Response(PATTERN * (size // 256) + PATTERN[: size % 256], mimetype="application/octet-stream")
+
+
+@app.get("/api/slow")
+def slow() -> Response:
+    seconds = number("seconds", None, 0, SLOW_MAX)
+    time.sleep(seconds)
+    return jsonify(slept=seconds, server=server(), pid=os.getpid())
+
+
+def error_page(error: HTTPException, trace: str | None = None) -> tuple[Response | str, int]:
+    """JSON under /api/, HTML elsewhere; the traceback only in debug mode (development)."""
+    code = error.code or 500
+    if request.path.startswith("/api/"):
+        body = {"error": error.name, "status": code, "detail": error.description}
+        return jsonify(body | ({"traceback": trace} if trace else {})), code
+    return render_template("error.html", code=code, error=error, traceback=trace), code
+
+
+@app.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> tuple[Response | str, int]:
+    return error_page(error)
+
+
+@app.errorhandler(Exception)
+def unhandled(error: Exception) -> tuple[Response | str, int]:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_page(InternalServerError(), traceback.format_exc() if app.debug else None)
