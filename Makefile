@@ -18,7 +18,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 # Processes running the tests (pytest-xdist): most of an end-to-end test is waiting on the stack,
 # and the tests sharing a module's stack stay on one (loadgroup). Fastest on 2 CPUs: docs/testing.md.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 PYTEST = $(VENV)/bin/pytest
 PYTEST_PARALLEL = $(PYTEST) --numprocesses $(TEST_WORKERS) --dist loadgroup
 
@@ -62,8 +62,18 @@ dev-uwsgi dev-gunicorn: prereqs
 certs: ## Make a development TLS certificate in certs/ (then COMPOSE_FILE=compose.yaml:compose.tls.yaml in .env)
 	scripts/make-certs
 
+# The label compose.yaml gives volumes that hold nothing a user wrote.
+EPHEMERAL = flask-nginx-stack.ephemeral=true
+
 .PHONY: down
-down: prereqs ## Stop and remove the stack (containers, network, socket volume)
+down: prereqs ## Stop and remove the stack: containers, networks, sockets; data volumes stay (certificates, metrics, the database)
+	$(COMPOSE) down --remove-orphans
+	@project=$$($(COMPOSE) config --format json | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'); \
+	volumes=$$(docker volume ls --quiet --filter "label=com.docker.compose.project=$$project" --filter "label=$(EPHEMERAL)"); \
+	[ -z "$$volumes" ] || docker volume rm $$volumes >/dev/null
+
+.PHONY: clean
+clean: prereqs ## As make down, and delete every volume of the stack, its data too: certificates, metrics, the database
 	$(COMPOSE) down --volumes --remove-orphans
 
 .PHONY: reload

@@ -122,7 +122,10 @@ def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
     provider = TracerProvider()  # its resource from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)  # type: ignore[no-untyped-call]
+    # The healthchecks' requests (one a second per container) are not traffic: no span for them,
+    # beside whatever the standard variable excludes.
+    excluded = ",".join(filter(None, [f"{HEALTH_PATH}$", environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS")]))
+    FlaskInstrumentor().instrument_app(app, tracer_provider=provider, excluded_urls=excluded)  # type: ignore[no-untyped-call]
     return True
 
 

@@ -28,9 +28,15 @@ class Results:
         self.started = time.monotonic()
         self.seconds: dict[str, float] = defaultdict(float)
         self.figures: list[str] = []
+        # pytest-xdist: each worker's tests, and when its last one ended (seconds into the run).
+        self.workers: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[report.nodeid] += report.duration
+        if report.when == "teardown" and (node := getattr(report, "node", None)):
+            worker = self.workers[node.gateway.id]
+            worker[0] += 1
+            worker[1] = time.monotonic() - self.started
         # Every phase's report carries the test's properties; its teardown's has them all.
         if report.when == "teardown":
             self.figures += [str(value) for name, value in report.user_properties if name == FIGURE]
@@ -64,6 +70,11 @@ class Results:
         ]
         for nodeid, seconds in sorted(tests.items(), key=lambda item: -item[1])[:SLOWEST]:
             lines.append(f"  {seconds:7.1f}  {nodeid}")
+        if self.workers:
+            lines += ["", "pytest-xdist workers (tests, the last one done at s):"]
+            lines += [
+                f"  {name}: {count} tests, done at {done:.0f} s" for name, (count, done) in sorted(self.workers.items())
+            ]
         lines += ["", "by module (s, tests):"]
         for module, times in sorted(by_module.items(), key=lambda item: -sum(item[1])):
             lines.append(f"  {sum(times):7.1f}  {len(times):4d}  {module}")

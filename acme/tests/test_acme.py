@@ -393,3 +393,37 @@ def test_http3_serves_a_page_a_static_file_an_upload_and_a_stream(certified: tup
     assert stream.pieces[-1][0] - stream.pieces[0][0] > 0.9, [moment for moment, _ in stream.pieces]
     # HTTP/3 answers advertise HTTP/3 too: a client that arrived by it keeps it.
     assert answers["whoami"].headers["alt-svc"] == f'h3=":{port}"; ma=86400'
+
+
+def test_make_down_keeps_the_certificate_and_certbots_account_and_a_renewal_then_succeeds(
+    new_stack: StackFactory, backend: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    stack = new_stack(*ACME_FILES, ACME_DOMAINS=DOMAIN, HTTPS_PORT=str(port))
+    eventually(lambda: handed_over(stack) >= 1, 60, "the acme service never handed nginx a certificate")
+    eventually(lambda: stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line), 30, "no reload")
+    first_root = pebble_root(stack, tmp_path)
+    serial = served_certificate(port, first_root)["serialNumber"]
+    lineage = stack.exec("acme", "cat", "/etc/letsencrypt/renewal/stack.conf")
+
+    down = stack.make("down")
+    assert down.returncode == 0, down.stderr
+    # The data stays; what was made at start (sockets, challenges, Pebble's certificate) goes.
+    assert stack.volumes() == {"tls", "acme-state"}, stack.volumes()
+    up = stack.make(f"up-{backend}")
+    assert up.returncode == 0, up.stdout + up.stderr
+    stack.find_port()
+
+    # The same certificate, served from the start, and no request to the CA for a new one.
+    assert served_certificate(port, first_root)["serialNumber"] == serial
+    assert stack.exec("acme", "cat", "/etc/letsencrypt/renewal/stack.conf") == lineage
+    eventually(lambda: stack.logged("acme", lambda line: "not yet due for renewal" in line), 60, "certbot never ran")
+    assert handed_over(stack) == 0
+    # Pebble started afresh and knows no account: the renewal registers a new one, and succeeds.
+    renewed = stack.compose("exec", "-T", "acme", "acme", "renew", check=False, timeout=180)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert "registering a new one" in renewed.stdout
+    second_root = pebble_root(stack, tmp_path)
+    eventually(
+        lambda: served_certificate(port, second_root)["serialNumber"] != serial, 30, "the renewed one is not served"
+    )

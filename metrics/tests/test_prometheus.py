@@ -134,3 +134,21 @@ def test_the_overlay_is_hardened_labelled_and_publishes_only_prometheus_on_127_0
     # The exporters and the app's metrics are on the internal metrics network, which nginx is not.
     networks = json.loads(stack.inspect("nginx", "{{json .NetworkSettings.Networks}}"))
     assert not [name for name in networks if name.endswith("_metrics")]
+
+
+def test_prometheus_keeps_its_series_across_make_down_and_up(new_stack: StackFactory, backend: str) -> None:
+    stack = new_stack(*METRICS_FILES, PROMETHEUS_PORT="0")
+    eventually(lambda: targets(stack), lambda found: set(found.values()) == {"up"})
+    stack.whoami(7)
+    whoami = 'sum(max_over_time(flask_http_request_duration_seconds_count{route="/api/whoami"}[1h]))'
+    assert settled(stack, whoami, "", {"": 7}) == {"": 7}
+
+    down = stack.make("down")
+    assert down.returncode == 0, down.stderr
+    assert stack.volumes() == {"prometheus-data"}, stack.volumes()
+    up = stack.make(f"up-{backend}")
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    # The app counts from nothing again; Prometheus still has what it scraped before.
+    eventually(lambda: targets(stack), lambda found: set(found.values()) == {"up"})
+    assert query(stack, whoami) == {"": 7}

@@ -285,8 +285,28 @@ class Stack(Site):
         if result.returncode:
             hint = ADDRESS_POOLS_HINT if "non-overlapping IPv4 address pool" in result.stderr else ""
             raise StackError(f"`docker compose up` failed for {self.project}:{hint}\n{result.stderr}\n{self.logs()}")
+        self.find_port()
+
+    def find_port(self) -> None:
+        """The base URL from nginx's published port (any free one: it changes with each `up`)."""
         address = self.compose("port", "nginx", "8080").stdout.strip()
         self.base_url = f"http://127.0.0.1:{address.rsplit(':', 1)[1]}"
+
+    def make(self, target: str, *files: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+        """`make TARGET` on this stack, as a user runs it: its compose files (and `files`) in
+        COMPOSE_FILE, its settings and these; under its project name, ignoring any .env. After
+        `make up-*`, find_port()."""
+        compose = f"docker compose --env-file {os.devnull} --project-name {self.project}"
+        compose_file = os.pathsep.join(map(str, (self.root / "compose.yaml", *self.files, *files)))
+        env = {**self.env, **settings, "COMPOSE_FILE": compose_file}
+        return subprocess.run(
+            ["make", target, f"DOCKER_COMPOSE={compose}"],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     def up_fails(self) -> subprocess.CompletedProcess[str]:
         """Run `up` as make up-* does, which must fail here; the result says why."""
@@ -295,8 +315,11 @@ class Stack(Site):
         return result
 
     def down(self) -> None:
+        """Remove everything of the stack's. Killed first: a test that needs a graceful stop
+        makes one itself, and a teardown need not wait for one (a second a stack)."""
         self.session.close()
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=120)
+        self.compose("kill", check=False, timeout=120)
+        self.compose("down", "--volumes", "--remove-orphans", check=False, timeout=120)
 
     def logs(self, *services: str) -> str:
         result = self.compose("logs", "--no-color", "--timestamps", *services, check=False, timeout=60)
@@ -304,6 +327,17 @@ class Stack(Site):
 
     def exec(self, service: str, *command: str) -> str:
         return self.compose("exec", "-T", service, *command, timeout=60).stdout
+
+    def volumes(self) -> set[str]:
+        """The names of this project's volumes that exist, without the project's prefix."""
+        listed = subprocess.run(
+            ["docker", "volume", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={self.project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return {name.removeprefix(f"{self.project}_") for name in listed.stdout.split()}
 
     def container(self, service: str) -> str:
         return self.compose("ps", "--all", "--quiet", service).stdout.strip()
@@ -349,9 +383,17 @@ class Stack(Site):
         program = (Path(__file__).parent / "probes" / f"{name}.py").read_text()
         return self.exec(service, "python3", "-c", program, *args)
 
-    def worker_pids(self) -> set[int]:
-        """PIDs of the app server's live workers: the children of its master, PID 1 in the container."""
-        return {int(pid) for pid in self.probe("app", "workers").split()}
+    def worker_pids(self, seconds: float = 15) -> set[int]:
+        """PIDs of the app server's live workers (the children of its master, PID 1), once they are
+        as many as it runs (APP_WORKERS): a worker exited and not yet replaced (APP_MAX_REQUESTS
+        recycles them) is waited for, never counted out."""
+        deadline = time.monotonic() + seconds
+        while True:
+            expected, *pids = (int(line) for line in self.probe("app", "workers").split())
+            if len(pids) == expected or time.monotonic() > deadline:
+                assert len(pids) == expected, f"{expected} workers expected, {sorted(pids)} live"
+                return set(pids)
+            time.sleep(0.2)
 
     def whoami(self, count: int) -> set[int]:
         """Send /api/whoami `count` times, each answered 200; the PIDs of the workers that answered."""
@@ -369,18 +411,15 @@ class Stack(Site):
         return int(self.probe("app", "workers", "kill", *([str(pid)] if pid else [])))
 
     def wait_for_replacement(self, before: set[int], gone: int | None = None, seconds: float = 15) -> set[int]:
-        """The worker PIDs once as many run as `before` did, without `gone` (or any one of `before`).
-
-        Others of `before` may have been recycled meanwhile (APP_MAX_REQUESTS): that is not waited for."""
-
-        def replaced(after: set[int]) -> bool:
-            return len(after) == len(before) and (gone not in after if gone else after != before)
-
+        """The worker PIDs once all of them run again without `gone` (or without any one of
+        `before`). Others of `before` may have been recycled meanwhile: that is not waited for."""
         deadline = time.monotonic() + seconds
-        while not replaced(pids := self.worker_pids()) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert replaced(pids), f"{sorted(before)} -> {sorted(pids)}, {gone=}"
-        return pids
+        while True:
+            replaced = self.worker_pids(seconds)
+            if gone not in replaced if gone else replaced != before:
+                return replaced
+            assert time.monotonic() < deadline, f"{sorted(before)} -> {sorted(replaced)}, {gone=}"
+            time.sleep(0.2)
 
     def host_pid(self, service: str) -> int:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""

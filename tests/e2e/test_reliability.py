@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -51,19 +50,6 @@ def report(name: str, backend: str, load: Load, extra: str = "") -> None:
     figure(f"[{name}] {backend}: {load.summary()}{'; ' + extra if extra else ''}")
 
 
-def make_reload(stack: Stack, *files: Path, **settings: str) -> subprocess.CompletedProcess[str]:
-    """`make reload` on this test's stack, with compose.yaml plus `files` and these settings."""
-    compose = f"docker compose --env-file {os.devnull} --project-name {stack.project}"
-    return subprocess.run(
-        ["make", "reload", f"DOCKER_COMPOSE={compose}"],
-        cwd=ROOT,
-        env={**stack.env, **settings, "COMPOSE_FILE": os.pathsep.join(map(str, (ROOT / "compose.yaml", *files)))},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
     new_stack: StackFactory, backend: str, tmp_path: Path
 ) -> None:
@@ -80,7 +66,7 @@ def test_make_reload_under_load_drops_nothing_and_serves_new_code_and_settings(
     with steady_load(stack) as load:
         assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
         started = time.monotonic()
-        reload = make_reload(stack, mounted, APP_MAX_REQUESTS="4321")
+        reload = stack.make("reload", APP_MAX_REQUESTS="4321")
         took = time.monotonic() - started
         assert load.wait_until(lambda load: load.successes_after(started + took) >= 100, 30)
     report("reload", backend, load, f"make reload took {took:.1f} s")
@@ -101,7 +87,7 @@ def test_make_reload_of_a_broken_version_leaves_the_old_one_serving(
     old = stack.container("app")
     with steady_load(stack) as load:
         assert load.wait_until(lambda load: len(load.outcomes) >= 50, 30)
-        reload = make_reload(stack, broken)
+        reload = stack.make("reload", broken)
         assert load.wait_until(lambda load: len(load.outcomes) >= 200, 30)
     report("broken reload", backend, load)
     assert reload.returncode != 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import Stack, StackFactory
+from .stack import BACKENDS, Stack, StackFactory, running_stack
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
@@ -87,23 +87,30 @@ def test_the_trace_id_is_in_nginx_and_app_log_lines(stack: Stack) -> None:
 PROTOBUF_EXTENSION = "google/_upb/"
 
 
-def traced_stack(new_stack: StackFactory, service: str) -> Stack:
-    """A stack with OpenTelemetry on, as `service`, exporting to the test's receiver every 100 ms."""
-    return new_stack(
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_SERVICE_NAME=service,
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://otlp-receiver:4318/v1/traces",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-    )
+@pytest.fixture(scope="module", params=BACKENDS)
+def traced(request: pytest.FixtureRequest, images: None) -> Iterator[tuple[Stack, Spans]]:
+    """A stack with OpenTelemetry on, as shop-BACKEND, exporting every 100 ms to a receiver of the
+    test's on its backend network; and spans(wanted), below."""
+    with (
+        running_stack(
+            request.param,
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_SERVICE_NAME=f"shop-{request.param}",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://otlp-receiver:4318/v1/traces",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        ) as stack,
+        otlp_receiver(stack) as spans,
+    ):
+        yield stack, spans
 
 
-Spans = Callable[[Callable[[dict[str, object]], bool]], list[dict[str, object]]]
+Spans = Callable[[Callable[[dict[str, object]], bool], float], list[dict[str, object]]]
 
 
 @contextlib.contextmanager
 def otlp_receiver(stack: Stack) -> Iterator[Spans]:
-    """A receiver on the stack's backend network as otlp-receiver; yields spans(wanted), which
-    waits up to 10 s for a span that `wanted` accepts and returns all such spans."""
+    """A receiver on the stack's backend network as otlp-receiver; yields spans(wanted, seconds),
+    which waits up to `seconds` for a span that `wanted` accepts and returns all such spans."""
     name = f"{stack.project}-otlp-receiver"
     program = (Path(__file__).parent / "probes" / "otlp_receiver.py").read_text()
     image = stack.inspect("app", "{{.Config.Image}}")
@@ -119,8 +126,8 @@ def otlp_receiver(stack: Stack) -> Iterator[Spans]:
         result = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=30)
         return (result.stdout + result.stderr).splitlines()
 
-    def spans(wanted: Callable[[dict[str, object]], bool]) -> list[dict[str, object]]:
-        deadline = time.monotonic() + 10
+    def spans(wanted: Callable[[dict[str, object]], bool], seconds: float = 10) -> list[dict[str, object]]:
+        deadline = time.monotonic() + seconds
         while True:
             found = [span for line in lines() if line.startswith("{") and wanted(span := json.loads(line))]
             if found or time.monotonic() > deadline:
@@ -141,30 +148,28 @@ def otlp_receiver(stack: Stack) -> Iterator[Spans]:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=60)
 
 
-def test_opentelemetry_spans_join_the_callers_trace_through_nginx(new_stack: StackFactory, backend: str) -> None:
-    stack = traced_stack(new_stack, f"shop-{backend}")
-    with otlp_receiver(stack) as spans:
-        trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-        traceparent = f"00-{trace_id}-{parent_id}-01"
-        assert stack.get("/api/whoami", headers={"traceparent": traceparent}).status_code == 200
-        received = spans(lambda span: span["trace_id"] == trace_id)
+def test_opentelemetry_spans_join_the_callers_trace_through_nginx(traced: tuple[Stack, Spans]) -> None:
+    stack, spans = traced
+    trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    traceparent = f"00-{trace_id}-{parent_id}-01"
+    assert stack.get("/api/whoami", headers={"traceparent": traceparent}).status_code == 200
+    received = spans(lambda span: span["trace_id"] == trace_id, 10)
     # One request, one span, a child of the caller's, named by the route, from this service.
     assert len(received) == 1, received
     span = received[0]
     assert span["parent_id"] == parent_id
-    assert span["service"] == f"shop-{backend}"
+    assert span["service"] == f"shop-{stack.backend}"
     assert span["attributes"]["http.route"] == "/api/whoami"  # type: ignore[index]
     # The exporter's protobuf is loaded in the server's master: what the off test looks for.
     assert PROTOBUF_EXTENSION in stack.exec("app", "cat", "/proc/1/maps")
+    # The healthchecks, once a second since the stack started, made no span.
+    assert spans(lambda span: span["attributes"].get("http.route") == "/healthz", 0) == []  # type: ignore[attr-defined]
 
 
-def test_opentelemetry_spans_of_a_trace_nginx_started_carry_the_request_id(
-    new_stack: StackFactory, backend: str
-) -> None:
-    stack = traced_stack(new_stack, f"shop-{backend}")
-    with otlp_receiver(stack) as spans:
-        request_id = stack.get("/api/whoami").headers["X-Request-ID"]
-        received = spans(lambda span: span["trace_id"] == request_id)
+def test_opentelemetry_spans_of_a_trace_nginx_started_carry_the_request_id(traced: tuple[Stack, Spans]) -> None:
+    stack, spans = traced
+    request_id = stack.get("/api/whoami").headers["X-Request-ID"]
+    received = spans(lambda span: span["trace_id"] == request_id, 10)
     assert len(received) == 1, received
 
 

@@ -1,6 +1,7 @@
 """The app server's live workers: the children of its master, PID 1.
 
-`workers.py` prints their PIDs. `workers.py kill [PID]` SIGKILLs one (PID, or the oldest live one)
+`workers.py` prints how many the server runs when none is being replaced (APP_WORKERS, as
+stackctl works it out), then their PIDs. `workers.py kill [PID]` SIGKILLs one (PID, or the oldest live one)
 and prints which. Without a PID one is always killed, even while APP_MAX_REQUESTS recycles them: a
 worker may exit on its own between being listed and being signalled (the next one is taken), and
 all of them may be gone at once, exited and not yet replaced: uWSGI's master reaps and respawns
@@ -50,4 +51,6 @@ if sys.argv[1:2] == ["kill"]:
     else:
         print(kill_one())
 else:
-    print(*live(), sep="\n")
+    import stackctl  # the app image's, on its PYTHONPATH
+
+    print(stackctl.workers(os.environ["APP_WORKERS"]), *live(), sep="\n")
