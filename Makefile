@@ -135,6 +135,7 @@ lint: $(VENV)/.installed ## Check Python (ruff, mypy), shell (shellcheck), Docke
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(VENV)/bin/zizmor --offline --persona=auditor $(WORKFLOWS)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.renovate renovate.json
+	$(VENV)/bin/python scripts/settings.py --check
 	@for combination in $(COMPOSE_COMBINATIONS); do \
 		$(DOCKER_COMPOSE) --env-file /dev/null $$(echo "--file $$combination" | sed 's/+/ --file /g') config --quiet \
 			|| { echo "make: docker compose config failed for $$combination" >&2; exit 1; }; \
@@ -146,17 +147,21 @@ format: $(VENV)/.installed ## Format Python and apply ruff's safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# What the app image installs, beside the app's own app/requirements.in: the stack's runtime, the
+# two servers, and each optional feature's that is there. One resolution, one hashed lock.
+IMAGE_REQUIREMENTS = $(filter-out app/% bench/% tests/%,$(wildcard */requirements.in))
+PIP_COMPILE = ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
+
 .PHONY: requirements
-requirements: ## Re-pin app/, bench/ and tests/ requirements (with hashes) from their .in files
+requirements: ## Re-pin the app image's requirements (app/requirements.txt), bench/'s and tests/' (with hashes)
 	rm -rf .venv-pip-tools
 	$(PYTHON) -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools
 	# app first: tests/requirements.in is constrained by app/requirements.txt. The header names
 	# the command, which Renovate reads to re-pin the same way (renovate.json).
-	for dir in app bench tests; do \
-		(cd $$dir && ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
-			--no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt); \
-	done
+	cd app && $(PIP_COMPILE) requirements.in $(IMAGE_REQUIREMENTS:%=../%) -o requirements.txt
+	for dir in bench tests; do (cd $$dir && $(PIP_COMPILE) requirements.in -o requirements.txt); done
 	rm -rf .venv-pip-tools
 
 $(BENCH_VENV)/.installed: bench/requirements.txt

@@ -5,3 +5,7 @@
 .PHONY: k8s-test
 k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check the manifests, then run them under podman (sudo kubernetes/provision)
 	$(with_base) E2E_REQUIRED=podman $(PYTEST_PARALLEL) kubernetes/tests $(PYTEST_ARGS)
+
+.PHONY: k8s-settings
+k8s-settings: ## Write kubernetes/base/settings.env from compose.yaml's defaults (make k8s-test fails when it is stale)
+	$(PYTHON) kubernetes/settings.py

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from settings_check import problems
 from webapp import create_app
 from webapp.views import wsgi_server
 
@@ -119,3 +120,14 @@ def test_debug_mode_shows_the_traceback_and_only_there(app: Flask) -> None:
 def test_404_is_json_under_api_and_html_elsewhere(client: FlaskClient) -> None:
     assert json_of(client.get("/api/nope"))["status"] == 404
     assert client.get("/nope").content_type.startswith("text/html")
+
+
+def test_the_greeting_setting_is_on_the_page() -> None:
+    client = create_app({"TESTING": True, "GREETING": "Hello, shop."}).test_client()
+    assert '<p id="greeting">Hello, shop.</p>' in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("value", "fine"), [("Hi.", True), ("", False), ("x" * 201, False), ("<b>", False)])
+def test_the_greeting_is_checked_before_the_app_starts(value: str, fine: bool) -> None:
+    found = problems({"WEBAPP_GREETING": value})
+    assert (found == []) is fine, found

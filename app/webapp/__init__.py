@@ -10,8 +10,10 @@ from flask import Flask
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application; ``test_config`` overrides everything else."""
     app = Flask(__name__)
-    # FLASK_SECRET_KEY, FLASK_MAX_CONTENT_LENGTH, ...: any Flask setting from the environment.
+    # FLASK_SECRET_KEY, FLASK_MAX_CONTENT_LENGTH, ...: any Flask setting from the environment;
+    # the app's own settings (settings.env) as WEBAPP_*: WEBAPP_GREETING is config["GREETING"].
     app.config.from_prefixed_env()
+    app.config.from_prefixed_env("WEBAPP")
     if test_config:
         app.config.from_mapping(test_config)
 

@@ -89,6 +89,8 @@ def handshake(https: str, certificate: Path, version: ssl.TLSVersion) -> str | N
         return None
 
 
+# Offering TLS 1.1 alone is the point: nginx must refuse it.
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_the_graded_protocols_and_ciphers_are_what_this_backend_serves(
     tls_stack: tuple[Stack, str], certs: Path
 ) -> None:
