@@ -17,10 +17,11 @@ BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
 PYTEST_ARGS ?=
 # Processes running the tests (pytest-xdist): most of an end-to-end test is waiting on the stack,
-# and the tests sharing a module's stack stay on one (loadgroup). Fastest on 2 CPUs: docs/testing.md.
+# and the tests sharing a module's stack stay on one (tests/e2e/fixtures.py schedules them).
+# Fastest on 2 CPUs: docs/testing.md.
 TEST_WORKERS ?= 6
 PYTEST = $(VENV)/bin/pytest
-PYTEST_PARALLEL = $(PYTEST) --numprocesses $(TEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL = $(PYTEST) --numprocesses $(TEST_WORKERS) --dist loadscope
 
 # The base image every build uses: BASE_IMAGE, or a local debootstrap equivalent of the default
 # when no registry can be reached, and the host's CAs for a TLS-intercepting proxy (host/).
@@ -169,9 +170,10 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet --require-hashes -r bench/requirements.txt
 	touch $@
 
-$(VENV)/.installed: tests/requirements.txt
+# The app's own dependencies too (app/requirements.txt): its tests import them.
+$(VENV)/.installed: tests/requirements.txt app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --require-hashes -r tests/requirements.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r tests/requirements.txt -r app/requirements.txt
 	touch $@
 
 .PHONY: prereqs

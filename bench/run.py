@@ -472,19 +472,19 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README = ROOT / "README.md"
-README_MARKS = ("<!-- make bench: peers -->", "<!-- /make bench -->")
+PERFORMANCE = ROOT / "docs" / "performance.md"
+PERFORMANCE_MARKS = ("<!-- make bench: peers -->", "<!-- /make bench -->")
 
 
 def splice_readme(table: str) -> None:
-    """Put the comparison table into README.md between its marks: the run owns the figures."""
-    start, end = README_MARKS
-    text = README.read_text()
+    """Put the comparison table into docs/performance.md between its marks: the run owns the figures."""
+    start, end = PERFORMANCE_MARKS
+    text = PERFORMANCE.read_text()
     if start not in text or end not in text:
-        log(f"README.md has no {start} ... {end} section: left as it is")
+        log(f"{PERFORMANCE.relative_to(ROOT)} has no {start} ... {end} section: left as it is")
         return
     head, rest = text.split(start, 1)
-    README.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
+    PERFORMANCE.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -579,7 +579,7 @@ def write(report: dict[str, Any], out: Path) -> None:
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
     (out / "results.md").write_text(text)
-    # README shows the run's conditions, the comparison and the stack's ratios; results.md all.
+    # docs/performance.md shows the run's conditions, the comparison and the stack's ratios; results.md all.
     splice_readme("\n\n".join(text.split("\n\n")[:3]) + "\n")
     chart(report, out / "chart.png")
     print(text)

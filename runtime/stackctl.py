@@ -209,6 +209,23 @@ def rule_problems(rules: Mapping[str, Check], environ: Mapping[str, str]) -> lis
     return found
 
 
+def secret_problems(names: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """One message per secret that does not come from a readable file: NAME_FILE names it (a
+    Compose secret, a Kubernetes Secret's volume), and NAME itself is not set, since a value in
+    the environment shows in `docker inspect`, in a ConfigMap, in a crash dump (an app's check
+    may call this; the app reads the file)."""
+    found = []
+    for name in names:
+        path = environ.get(f"{name}_FILE")
+        if name in environ:
+            found.append(f"{name} must come from a file: set {name}_FILE to its path, not {name}")
+        elif not path:
+            found.append(f"{name}_FILE is not set: the path of the file that holds {name}")
+        elif not os.access(path, os.R_OK) or not Path(path).is_file() or not Path(path).stat().st_size:
+            found.append(f"{name}_FILE={path!r} is not a readable file with {name} in it")
+    return found
+
+
 def problems(environ: Mapping[str, str]) -> list[str]:
     """One message per setting that is missing or out of range, then per bad combination."""
     if found := rule_problems(RULES, environ):

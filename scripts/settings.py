@@ -2,14 +2,15 @@
 ${NAME:-default} there; its default is that one, its meaning the comment lines just above its
 first use. Written from them (never by hand):
 
-    .env.example                        every setting, by compose file, with its default
-    docs/configuration.md               the table between its settings markers
+    .env.example                 the core's settings (compose.yaml, .tls, .dev), with defaults
+    docs/configuration.md        the same, as the table between its settings markers
+    FOLDER/README.md             an optional feature's (FOLDER/compose.yaml), as the table
+                                 between its markers: deleting the folder leaves nothing stale
 
-    python3 scripts/settings.py          write both
-    python3 scripts/settings.py --check  exit 1 if either is not what it would write (make lint)
+    python3 scripts/settings.py          write them
+    python3 scripts/settings.py --check  exit 1 if one is not what it would write (make lint)
 
-An optional feature's overlay (FOLDER/compose.yaml) adds its section while its folder is there;
-the app's own settings are the app's (app/settings.env), not these.
+The app's own settings are the app's (app/settings.env), not these.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ class Setting:
     meaning: str
 
 
-def files(root: Path = ROOT) -> list[Path]:
-    features = sorted(path for path in root.glob("*/compose.yaml") if path.parent.name not in ("app", "tests"))
-    return [root / name for name in CORE] + features
+def features(root: Path = ROOT) -> list[Path]:
+    return sorted(path for path in root.glob("*/compose.yaml") if path.parent.name not in ("app", "tests"))
 
 
 def settings(path: Path, seen: set[str]) -> list[Setting]:
@@ -78,9 +78,12 @@ def settings(path: Path, seen: set[str]) -> list[Setting]:
     return found
 
 
-def sections(root: Path = ROOT) -> list[tuple[str, list[Setting]]]:
+def sections(paths: list[Path], root: Path = ROOT) -> list[tuple[str, list[Setting]]]:
+    """The settings each file uses first, after what the core's files use."""
     seen: set[str] = set()
-    return [(str(path.relative_to(root)), settings(path, seen)) for path in files(root)]
+    for path in [root / name for name in CORE]:
+        settings(path, seen)
+    return [(str(path.relative_to(root)), settings(path, set(seen))) for path in paths]
 
 
 def wrap(text: str, width: int = 97) -> list[str]:
@@ -101,7 +104,7 @@ def env_example(root: Path = ROOT) -> str:
         "# by scripts/settings.py from the compose files, where each is used and explained: edit those.",
         "# The app's own settings are in app/settings.env.",
     ]
-    for name, found in sections(root):
+    for name, found in core_sections(root):
         if not found:
             continue
         out += ["", f"# --- {name} " + "-" * max(3, 91 - len(name))]
@@ -111,23 +114,35 @@ def env_example(root: Path = ROOT) -> str:
     return "\n".join(out) + "\n"
 
 
-def docs_table(root: Path = ROOT) -> str:
+def core_sections(root: Path = ROOT) -> list[tuple[str, list[Setting]]]:
+    seen: set[str] = set()
+    return [(name, settings(root / name, seen)) for name in CORE]
+
+
+def table(found: list[tuple[str, list[Setting]]]) -> str:
     rows = ["| variable | default | meaning | in |", "| --- | --- | --- | --- |"]
-    for name, found in sections(root):
-        for setting in found:
+    for name, listed in found:
+        for setting in listed:
             default = f"`{setting.default}`" if setting.default else "(empty)"
             rows.append(f"| `{setting.name}` | {default} | {setting.meaning} | `{name}` |")
     return "\n".join(rows)
 
 
-def with_table(text: str, root: Path = ROOT) -> str:
+def with_table(text: str, rows: str) -> str:
+    """`text` with `rows` between its markers (unchanged if it has none)."""
+    if BEGIN not in text:
+        return text
     before, _, rest = text.partition(BEGIN)
     _, _, after = rest.partition(END)
-    return f"{before}{BEGIN}\n{docs_table(root)}\n{END}{after}"
+    return f"{before}{BEGIN}\n{rows}\n{END}{after}"
 
 
 def main(argv: list[str]) -> int:
-    wanted = {ENV_EXAMPLE: env_example(), DOCS: with_table(DOCS.read_text())}
+    wanted = {ENV_EXAMPLE: env_example(), DOCS: with_table(DOCS.read_text(), table(core_sections()))}
+    for overlay, found in zip(features(), sections(features()), strict=True):
+        readme = overlay.parent / "README.md"
+        if readme.exists():
+            wanted[readme] = with_table(readme.read_text(), table([found]))
     if argv == ["--check"]:
         stale = [str(path.relative_to(ROOT)) for path, text in wanted.items() if path.read_text() != text]
         if stale:

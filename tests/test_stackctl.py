@@ -120,6 +120,12 @@ def test_a_missing_setting_is_named() -> None:
     assert problems(environ) == ["APP_THREADS is not set"]
 
 
+@pytest.fixture(autouse=True)
+def no_app_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's checks alone: the app's own (whichever app is in app/) is not these tests'."""
+    monkeypatch.setattr(stackctl, "APP_CHECK", "no_such_settings_check")
+
+
 def test_main_prints_one_line_per_problem_and_exits_ex_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -279,3 +285,38 @@ def test_the_listen_queue_is_read_as_ss_reads_it(socket_dir: Path) -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+def test_check_runs_an_optional_features_checks_and_the_apps_own_naming_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    features, app = tmp_path / "checks", tmp_path / "app"
+    features.mkdir()
+    app.mkdir()
+    (features / "feature.py").write_text("def problems(environ):\n    return ['FEATURE_X is wrong']\n")
+    (app / "my_settings_check.py").write_text(
+        "from stackctl import rule_problems, secret_problems, one_of\n"
+        "def problems(environ):\n"
+        "    return rule_problems({'SHOP_CURRENCY': one_of('EUR')}, environ) + secret_problems(['KEY'], environ)\n"
+    )
+    monkeypatch.syspath_prepend(str(app))
+    monkeypatch.setattr(stackctl, "CHECKS_DIR", features)
+    monkeypatch.setattr(stackctl, "APP_CHECK", "my_settings_check")
+    for name, value in {**DEFAULTS, **FACTS, "SHOP_CURRENCY": "YEN", "KEY": "in the environment"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check"]) == 78
+    assert capsys.readouterr().err.splitlines() == [
+        "config: FEATURE_X is wrong (feature)",
+        "config: SHOP_CURRENCY='YEN' must be EUR (my_settings_check)",
+        "config: KEY must come from a file: set KEY_FILE to its path, not KEY (my_settings_check)",
+    ]
+
+
+def test_a_secret_comes_from_a_readable_file(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    assert stackctl.secret_problems(["KEY"], {}) == ["KEY_FILE is not set: the path of the file that holds KEY"]
+    assert stackctl.secret_problems(["KEY"], {"KEY_FILE": str(secret)}) == [
+        f"KEY_FILE={str(secret)!r} is not a readable file with KEY in it"
+    ]
+    secret.write_text("s3cret\n")
+    assert stackctl.secret_problems(["KEY"], {"KEY_FILE": str(secret)}) == []

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+import pytest
 import requests
 
 from stackctl import parse_size
@@ -52,6 +53,7 @@ def targets(stack: Stack) -> dict[str, str]:
     return {target["labels"]["job"]: target["health"] for target in response.json()["data"]["activeTargets"]}
 
 
+@pytest.mark.slow
 def test_prometheus_counts_exactly_what_was_sent(new_stack: StackFactory) -> None:
     # Two workers, each recycled every 10 requests; a 64 KiB body limit; a 3 s request limit.
     stack = new_stack(
@@ -136,6 +138,7 @@ def test_the_overlay_is_hardened_labelled_and_publishes_only_prometheus_on_127_0
     assert not [name for name in networks if name.endswith("_metrics")]
 
 
+@pytest.mark.slow
 def test_prometheus_keeps_its_series_across_make_down_and_up(new_stack: StackFactory, backend: str) -> None:
     stack = new_stack(*METRICS_FILES, PROMETHEUS_PORT="0")
     eventually(lambda: targets(stack), lambda found: set(found.values()) == {"up"})

@@ -7,15 +7,18 @@ marked so by hand (it reaches a stack some other way)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
+from tests.fork import prepare_fork
 from tests.results import FIGURE
 
 from .load import FIGURES
@@ -24,6 +27,7 @@ from .stack import (
     BACKENDS,
     ROOT,
     SETTINGS,
+    WORKER,
     Site,
     Stack,
     StackFactory,
@@ -40,19 +44,49 @@ T = TypeVar("T")
 E2E_FIXTURES = {"images", "app_images"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
+# Where the workers leave the groups for the controller's scheduler: in the session's temp dir.
+GROUPS = "xdist-groups.json"
+
+
+class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]  # untyped
+    """pytest-xdist's scheduling by scope, the scopes being the groups the workers found (a
+    module and its stack's backend): the tests sharing a module's stack run on one worker, every
+    other test on any. (xdist's own loadgroup renames node IDs, which pytest 9 no longer allows.)"""
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        super().__init__(config, log)
+        self.groups_file = config._tmp_path_factory.getbasetemp() / GROUPS  # type: ignore[attr-defined]
+        self.groups: dict[str, str] | None = None
+        # In the order collected (the slow ones first: pytest_collection_modifyitems), not by size.
+        config.option.loadscopereorder = False
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self.groups is None:  # read once all workers have collected
+            self.groups = json.loads(self.groups_file.read_text()) if self.groups_file.exists() else {}
+        return self.groups.get(nodeid, nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> GroupScheduling:
+    return GroupScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark everything under tests/e2e, so `-m 'not e2e'` selects the fast tests; keep the tests
-    that share a module's stack on one pytest-xdist worker (`--dist loadgroup`); run a test
-    marked single_backend on the first backend only. Their reports say both, for .ci/check-e2e."""
+    """Mark the end-to-end tests, so `-m 'not e2e'` selects the fast ones; group the tests that
+    share a module's stack for the scheduler (on one pytest-xdist worker); run a test marked
+    single_backend on the first backend only. Their reports say both, for .ci/check-e2e."""
     elsewhere = []
+    groups = {}
     for item in items:
+        if ROOT / "app" in item.path.parents:
+            item.add_marker(pytest.mark.app)
         if not (item.get_closest_marker("e2e") or E2E_FIXTURES & set(getattr(item, "fixturenames", ()))):
             continue
         item.add_marker(pytest.mark.e2e)
         item.user_properties.append(("e2e", ""))
         if group := module_group(item):
-            item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
         if marker := item.get_closest_marker("single_backend"):
             if params(item) & set(BACKENDS[1:]):
                 elsewhere.append(item)
@@ -60,6 +94,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
         items[:] = [item for item in items if item not in elsewhere]
+    # The longest first, so that no worker starts one when the others are nearly done; then the
+    # tests that share a stack, then the rest (a stable sort: collection order within each).
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1 if item.nodeid in groups else 2)
+    if hasattr(config, "workerinput"):  # every worker writes the same: the last rename wins
+        shared = config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+        written = shared / f"{GROUPS}.{os.getpid()}"
+        written.write_text(json.dumps(groups))
+        written.replace(shared / GROUPS)
 
 
 def params(item: pytest.Item) -> set[str]:
@@ -98,6 +140,13 @@ def app_stack(request: pytest.FixtureRequest, app_images: None) -> Iterator[Stac
     """The app in app/ on one backend, shared by the module's tests that only observe it."""
     with running_stack(request.param, APP_DIR=APP_SETTINGS["APP_DIR"], IMAGE_TAG=APP_SETTINGS["IMAGE_TAG"]) as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fork proof's repository (tests/fork.py), made once for the session's workers."""
+    shared = tmp_path_factory.getbasetemp().parent if WORKER else tmp_path_factory.getbasetemp()
+    return Path(once_per_session("fork", tmp_path_factory, lambda: prepare_fork(shared / "fork")))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ SETTINGS = {
     "HTTP_BIND": "127.0.0.1",
     "HTTP_PORT": "0",  # any free port: never collides with a stack already on 8080
     "MAX_BODY_SIZE": "10m",
-    "IMAGE_TAG": f"e2e-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else "e2e",
+    # E2E_IMAGE_TAG: another session's images beside these (the fork proof's, in a copy).
+    "IMAGE_TAG": os.environ.get("E2E_IMAGE_TAG", "e2e") + (f"-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else ""),
     # The stack's tests run their own app (tests/app), built in place of app/.
     "APP_DIR": "tests/app",
     # Under emulation a healthcheck's Python can take longer than the default 3 s to start, with
@@ -49,8 +50,9 @@ T = TypeVar("T")
 # pytest-xdist's name for this process ("gw0", "gw1", ...), or "" without it.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 # free_port's ranges: one per worker, below the kernel's ephemeral ports (32768 and up), where
-# Docker's port 0 and every client's own port come from.
-PORTS_FROM, PORTS_PER_WORKER = 20000, 500
+# Docker's port 0 and every client's own port come from. E2E_PORTS_FROM: another session's
+# ranges beside these (the fork proof's).
+PORTS_FROM, PORTS_PER_WORKER = int(os.environ.get("E2E_PORTS_FROM", "20000")), 500
 _handed_out = itertools.count()
 
 
@@ -173,7 +175,7 @@ def compose(
     if PLATFORM:
         env = {**env, "DOCKER_DEFAULT_PLATFORM": PLATFORM}
     command = ["docker", "compose", "--env-file", os.devnull, "--project-name", project]
-    for file in (root / "compose.yaml", *files) if files else ():
+    for file in (root / "compose.yaml", *files):
         command += ["--file", str(file)]
     command += args
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
@@ -193,7 +195,7 @@ def build_images(base: str, root: Path = ROOT, /, *, overlays: bool = True, **se
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
     # Under another platform's emulation, the core images only: the smoke set needs no more.
-    files = feature_overlays(root) if overlays and not PLATFORM else ()
+    files = app_overlay(root, {**SETTINGS, **settings}) + (feature_overlays(root) if overlays and not PLATFORM else ())
     with tempfile.TemporaryDirectory() as directory:
         files += build_cache(project, env, files, root, Path(directory))
         result = compose(project, env, "build", check=False, timeout=1800, files=files, root=root)
@@ -266,12 +268,19 @@ class Site:
         return ""
 
 
+def app_overlay(root: Path, settings: dict[str, str]) -> tuple[Path, ...]:
+    """The app's own compose file (compose.override.yaml: its services, its secrets), for a stack
+    of the app in app/, where it has one; the stack's tests' own app has none."""
+    override = root / "compose.override.yaml"
+    return (override,) if settings.get("APP_DIR") == "app" and override.exists() else ()
+
+
 class Stack(Site):
     """One running stack under its own Compose project name, from images already built."""
 
     def __init__(self, backend: str, files: tuple[Path, ...] = (), root: Path = ROOT, /, **settings: str) -> None:
         super().__init__(backend)
-        self.files = files
+        self.files = app_overlay(root, {**SETTINGS, **settings}) + files
         self.root = root
         self.project = f"fns-e2e-{backend}-{uuid.uuid4().hex[:8]}"
         self.log_title = f"docker compose logs ({self.project})"

@@ -14,6 +14,7 @@ from stackctl import parse_size
 
 from .stack import APP_SETTINGS, Stack, StackFactory, send
 
+pytestmark = pytest.mark.contract
 # What every answer carries, whoever made it (nginx/headers.conf).
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 

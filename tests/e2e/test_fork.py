@@ -1,5 +1,7 @@
-"""A fork's stack (tests/fork.py: the sample package renamed, only app/ changed) builds and serves
-its app, static files included, on both backends."""
+"""The fork proof (tests/fork.py: a team's own app in app/, two optional features deleted, a
+service of its own in compose.override.yaml, and no other edit) passes the app contract suite,
+the end-to-end smoke set and its own tests, on both backends, with images and ports of its own.
+tests/test_fork.py checks the rest of it without Docker."""
 
 from __future__ import annotations
 
@@ -7,29 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.fork import RENAMED, make_fork
+from tests.fork import ok, run
 
-from .stack import base_image, build_images, running_stack
-
-# Its own images, from the fork's copy.
 pytestmark = pytest.mark.e2e
-
-TAG = "fork"
-
-
-@pytest.fixture(scope="module")
-def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = make_fork(tmp_path_factory.mktemp("fork"))
-    build_images(base_image(), copy, APP_DIR="app", IMAGE_TAG=TAG)
-    return copy
+# What the fork runs of the suite: the contract suite, the smoke set and the app's own tests.
+SELECTION = "contract or smoke or app"
 
 
-def test_a_forks_stack_serves_its_renamed_app_and_static_files(fork: Path, backend: str) -> None:
-    with running_stack(backend, (), fork, APP_DIR="app", IMAGE_TAG=TAG) as stack:
-        assert stack.get("/").status_code == 200
-        assert stack.get("/healthz").json() == {"status": "ok", "server": backend}
-        assert stack.get("/api/whoami").json()["server"] == backend
-        assert stack.static_dir == fork / "app" / RENAMED / "static"
-        css = stack.get("/static/css/app.css")
-        assert css.status_code == 200
-        assert css.content == (stack.static_dir / "css" / "app.css").read_bytes()
+@pytest.mark.slow
+@pytest.mark.parametrize("backends", ["uwsgi-gunicorn"])
+def test_the_contract_the_smoke_set_and_its_own_tests_pass_on_both_backends(fork: Path, backends: str) -> None:
+    report = fork / "test-results" / "junit-fork.xml"
+    ok(run(fork, "make", "test", "TEST_WORKERS=3", f"PYTEST_ARGS=-m '{SELECTION}' --junitxml={report}"))
+    listed = ok(run(fork, ".venv/bin/pytest", "--collect-only", "-q", "-m", f"({SELECTION}) and e2e"))
+    count = sum("::" in line for line in listed.splitlines())
+    # Every one of them ran, and passed, on both backends.
+    assert "ran and passed on both backends" in ok(run(fork, "python3", ".ci/check-e2e", str(report), str(count)))
+    assert count > 30, count

@@ -54,6 +54,7 @@ def graded(request: pytest.FixtureRequest, images: None, tmp_path_factory: pytes
         yield stack
 
 
+@pytest.mark.slow
 @pytest.mark.single_backend(
     reason="testssl.sh grades nginx's TLS configuration, which no backend changes (about 50 s a run); "
     "tests/e2e/test_tls.py checks what it grades on both"
