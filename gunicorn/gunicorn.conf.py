@@ -56,7 +56,7 @@ threads = int(os.environ["APP_THREADS"])
 # made for. Its heartbeat stops while it handles a request, so `timeout` below cuts a stuck
 # request and replaces the worker. With threads, gthread serves that many at once and keeps
 # nginx's idle connections open, but its heartbeat comes from the worker's main loop, not the
-# request: a stuck request then runs on until nginx's own timeout (README, Reliability).
+# request: a stuck request then runs on until nginx's own timeout (docs/reliability.md).
 worker_class = "sync" if threads == 1 else "gthread"
 # A request running longer than this gets its worker killed and replaced (uWSGI: harakiri).
 timeout = int(os.environ["APP_TIMEOUT"])

@@ -1,6 +1,6 @@
 """The stack as a client sees it: over HTTP, through nginx, and nothing else. These run against
 every `site`: the compose stack and the Kubernetes Pod (podman) on each backend, or a deployment
-of yours with E2E_BASE_URL set (docs/kubernetes.md)."""
+of yours with E2E_BASE_URL set (kubernetes/README.md)."""
 
 from __future__ import annotations
 

@@ -39,4 +39,4 @@ def test_a_graceful_reload_keeps_the_container_and_serves_again(own_stack: Stack
     state = stack.state("app")
     # pyuwsgi's re-exec once landed outside the virtualenv and took the container down with it.
     assert (state["StartedAt"], state["Running"]) == (started, True)
-    assert any("reload" in line.lower() for line in stack.messages("app"))
+    assert stack.logged("app", lambda line: "reload" in line.lower())

@@ -1,7 +1,7 @@
 """Reloads, recycling, stops, crashes and stuck requests, provoked for real under bounded load.
 
 Each test runs a stack of its own and prints what it measured, so the figures show in the log
-(README, Reliability, quotes them).
+(docs/reliability.md quotes them).
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def test_a_stuck_request_is_cut_by_the_app_server_and_nothing_else_notices(
     assert len(load.outcomes) > 100
     stack.wait_for_replacement(workers)
     said = "HARAKIRI" if backend == "uwsgi" else "WORKER TIMEOUT"
-    assert any(said in line for line in stack.messages("app"))
+    assert stack.logged("app", lambda line: said in line)
 
 
 def test_a_burst_of_300_connections_to_a_slow_endpoint_is_queued_not_refused(own_stack: Stack) -> None:

@@ -40,7 +40,7 @@ def test_one_id_is_followed_from_the_response_into_nginx_and_app_logs(stack: Sta
     assert isinstance(nginx[0]["request_time"], float)
     assert nginx[0]["upstream_time"] not in ("", "-")
 
-    app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == trace]
+    app = stack.logged_json("app", lambda entry: entry.get("request_id") == trace)
     assert [str(entry["message"]).split(":")[0] for entry in app] == ["echo"]
     # By default the WSGI server does not log the request a second time.
     assert not [line for line in stack.messages("app") if f"id={trace}" in line]
@@ -50,8 +50,8 @@ def test_server_access_log_can_be_switched_on_and_carries_the_id(new_stack: Stac
     stack = new_stack(APP_ACCESS_LOG="on", LOG_FORMAT="text")
     trace = f"access-{uuid.uuid4()}"
     assert stack.get("/api/whoami", headers={"X-Request-ID": trace}).status_code == 200
-    server_lines = [line for line in stack.messages("app") if line.startswith(f"[{backend}]")]
-    assert any(f"id={trace}" in line and "/api/whoami" in line for line in server_lines), server_lines[-5:]
+    server_lines = stack.logged("app", lambda line: line.startswith(f"[{backend}]") and f"id={trace}" in line)
+    assert any("/api/whoami" in line for line in server_lines), stack.messages("app")[-5:]
     nginx_lines = stack.logged("nginx", lambda line: f"id={trace}" in line)
     assert len(nginx_lines) == 1
     assert not nginx_lines[0].startswith("{")
@@ -79,7 +79,7 @@ def test_the_trace_id_is_in_nginx_and_app_log_lines(stack: Stack) -> None:
     request_id = response.headers["X-Request-ID"]
     nginx = stack.logged_json("nginx", lambda entry: entry.get("request_id") == request_id)
     assert [entry["trace_id"] for entry in nginx] == [trace_id]
-    app = [entry for entry in stack.json_messages("app") if entry.get("request_id") == request_id]
+    app = stack.logged_json("app", lambda entry: entry.get("request_id") == request_id)
     assert [entry["trace_id"] for entry in app] == [trace_id]
 
 

@@ -49,6 +49,9 @@ def test_a_stuck_request_is_cut_and_says_so(new_stack: StackFactory, backend: st
     # The server kills the worker at APP_TIMEOUT; nginx sees the connection close.
     assert response.status_code == 502
     assert any("upstream prematurely closed connection" in line for line in nginx_errors(stack))
+    # The server says so in its log, which may come a moment after nginx's 502.
+    said = "HARAKIRI ON WORKER" if backend == "uwsgi" else "WORKER TIMEOUT"
+    stack.logged("app", lambda line: said in line)
     app = "\n".join(stack.messages("app"))
     if backend == "uwsgi":
         assert "HARAKIRI ON WORKER" in app
@@ -60,8 +63,8 @@ def test_a_stuck_request_is_cut_and_says_so(new_stack: StackFactory, backend: st
 
 
 def test_with_threads_nginx_cuts_a_stuck_request_with_504(new_stack: StackFactory) -> None:
-    # APP_THREADS > 1: neither server's limit is a per-request one any more (README,
-    # Reliability); nginx's own, APP_TIMEOUT + 5 s, still ends the request.
+    # APP_THREADS > 1: neither server's limit is a per-request one any more
+    # (docs/reliability.md); nginx's own, APP_TIMEOUT + 5 s, still ends the request.
     stack = new_stack(APP_TIMEOUT="60", APP_THREADS="2")
     stack.exec(
         "nginx",
