@@ -52,10 +52,10 @@ up-uwsgi up-gunicorn: prereqs
 .PHONY: dev-uwsgi dev-gunicorn
 dev-uwsgi: APP_SERVER = uwsgi
 dev-gunicorn: APP_SERVER = gunicorn
-dev-uwsgi: ## Development mode on uWSGI: source mounted, reload on change, debug pages
-dev-gunicorn: ## Development mode on Gunicorn: source mounted, reload on change, debug pages
+dev-uwsgi: ## Development mode on uWSGI: source mounted, reload on change, debug pages, on 127.0.0.1 only
+dev-gunicorn: ## Development mode on Gunicorn: source mounted, reload on change, debug pages, on 127.0.0.1 only
 dev-uwsgi dev-gunicorn: prereqs
-	$(with_base) APP_SERVER=$(APP_SERVER) COMPOSE_FILE=$(DEV_COMPOSE_FILE) $(COMPOSE) \
+	$(with_base) APP_SERVER=$(APP_SERVER) HTTP_BIND=127.0.0.1 COMPOSE_FILE=$(DEV_COMPOSE_FILE) $(COMPOSE) \
 		up --build --detach --wait --remove-orphans || { COMPOSE_FILE=$(DEV_COMPOSE_FILE) scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Development mode ($(APP_SERVER)) on http://$$($(COMPOSE) port nginx 8080)/: edit app/, reload, see it"
 

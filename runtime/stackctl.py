@@ -176,6 +176,14 @@ RULES: dict[str, Check] = {
 }
 
 
+def loopback(address: str) -> bool:
+    """Whether a bind address is the host's loopback alone."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 def seconds(value: str) -> int | None:
     """A compose duration such as 30s, 1m or 1m30s, in seconds; None if it is not one."""
     match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
@@ -239,6 +247,12 @@ def problems(environ: Mapping[str, str]) -> list[str]:
         found.append(
             f"APP_GRACEFUL_TIMEOUT={environ['APP_GRACEFUL_TIMEOUT']!r} must be below the containers' "
             f"stop_grace_period ({grace} s), so the servers end their graceful stop before Docker's SIGKILL"
+        )
+    # Flask's debug mode (compose.dev.yaml) answers errors with their traceback: for this host alone.
+    if environ.get("FLASK_DEBUG", "0") not in ("", "0") and not loopback(environ.get("HTTP_BIND", "127.0.0.1")):
+        found.append(
+            f"HTTP_BIND={environ['HTTP_BIND']!r} with development mode (FLASK_DEBUG) would serve tracebacks to "
+            "anyone who reaches it: development mode binds to 127.0.0.1 (make dev-* does)"
         )
     buffer, buffers = int(environ["REQUEST_HEAD_BUFFER"]), int(environ["REQUEST_HEAD_BUFFERS"])
     if (bound := uwsgi_packet_bound(buffer, buffers, int(environ["REQUEST_HEADERS_MAX"]))) > UWSGI_PACKET_MAX:

@@ -320,3 +320,12 @@ def test_a_secret_comes_from_a_readable_file(tmp_path: Path) -> None:
     ]
     secret.write_text("s3cret\n")
     assert stackctl.secret_problems(["KEY"], {"KEY_FILE": str(secret)}) == []
+
+
+@pytest.mark.parametrize(
+    ("bind", "refused"), [("127.0.0.1", False), ("::1", False), ("0.0.0.0", True), ("192.0.2.7", True)]
+)
+def test_development_mode_is_refused_on_any_address_but_loopback(bind: str, refused: bool) -> None:
+    found = problems({**DEFAULTS, **FACTS, "FLASK_DEBUG": "1", "HTTP_BIND": bind})
+    assert bool(found) is refused, found
+    assert problems({**DEFAULTS, **FACTS, "HTTP_BIND": "0.0.0.0"}) == []

@@ -100,3 +100,26 @@ def test_the_jobs_shares_cover_the_whole_collection_each_test_exactly_once() -> 
     assert all(shares.values()), {name: len(share) for name, share in shares.items()}
     assert sum(map(len, shares.values())) == len(whole.result())
     assert lint.result() == shares["lint"]
+
+
+def test_an_advisory_against_a_pinned_dependency_fails_ci() -> None:
+    """No advisory service answers here; GitHub's runners reach PyPI's and OSV's: every lock file
+    is audited there, and the summary needs it. Renovate opens the fixes (renovate.json)."""
+    (audit,) = (step for step in JOBS["advisories"]["steps"] if "pip-audit" in step.get("run", ""))
+    assert "git ls-files '*requirements.txt'" in audit["run"]
+    assert "--require-hashes" in audit["run"]
+    assert "advisories" in JOBS[SUMMARY]["needs"]
+    renovate = json.loads((ROOT / "renovate.json").read_text())
+    assert renovate["osvVulnerabilityAlerts"] is True
+    assert renovate["vulnerabilityAlerts"]["enabled"] is True
+
+
+def test_what_the_workflow_says_of_lint_is_what_make_lint_runs() -> None:
+    """Its comments name the checks make lint runs on it, and only those."""
+    text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    comments = " ".join(line.split("#", 1)[1] for line in text.splitlines() if line.lstrip().startswith("#"))
+    lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "zizmor" in comments
+    for tool in ("actionlint", "zizmor", "check-jsonschema"):
+        if tool in comments:
+            assert tool in lint, f"the workflow says make lint runs {tool}; it does not"

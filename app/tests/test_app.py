@@ -131,3 +131,11 @@ def test_the_greeting_setting_is_on_the_page() -> None:
 def test_the_greeting_is_checked_before_the_app_starts(value: str, fine: bool) -> None:
     found = problems({"WEBAPP_GREETING": value})
     assert (found == []) is fine, found
+
+
+def test_no_route_of_the_sample_holds_a_worker_for_long(app: Flask) -> None:
+    """The sample is what a fork starts from and may deploy as it is: no demo route that sleeps or
+    streams on request (the stack's tests have their own app for those). Its echo reads at most
+    MAX_BODY_SIZE, as fast as nginx hands it over."""
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - {"boom", "boom_page"}
+    assert endpoints == {"main.index", "main.home", "main.whoami", "main.echo", "static"}

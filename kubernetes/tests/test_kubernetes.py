@@ -6,6 +6,7 @@ compose.yaml."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_the_settings_are_compose_yamls_names_and_defaults(overlay: str) -> None
     compose = compose_defaults()
     # Only the backend, and the ingress controller's Pods as trusted proxies, differ.
     expected = {name: compose[name] for name in stackctl.RULES} | {"APP_SERVER": overlay}
-    assert settings(overlay) == expected | {"TRUSTED_PROXIES": "10.0.0.0/8"}
+    assert settings(overlay) == expected | {"TRUSTED_PROXIES": "10.244.0.0/16"}
     assert stackctl.proxies(settings(overlay)["TRUSTED_PROXIES"]) is None
     # The init container runs this check on them; here it must pass as the cluster would run it.
     stop = stop_grace_period(overlay)
@@ -192,3 +193,25 @@ def test_rolling_updates_never_lower_capacity_and_pods_spread(overlay: str) -> N
     assert pod(overlay)["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
     assert resource(overlay, "PodDisruptionBudget")["spec"]["minAvailable"] < deployment["replicas"]
     assert resource(overlay, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == deployment["replicas"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_ingress_controller_reaches_nginx_and_trusts_no_wider_network(overlay: str) -> None:
+    """Any Pod that reaches nginx could name the client and scheme the app believes: only the
+    controller's namespace may, and the trusted network is a Pod network, not all of 10/8."""
+    (policy,) = (d for d in rendered(overlay) if d["kind"] == "NetworkPolicy")
+    rules = {port["port"]: rule for rule in policy["spec"]["ingress"] for port in rule["ports"]}
+    assert set(rules) == {"http", "metrics"}
+    for port, namespace in (("http", "ingress-nginx"), ("metrics", "monitoring")):
+        (source,) = rules[port]["from"]
+        assert source == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}, port
+    for network in settings(overlay)["TRUSTED_PROXIES"].split(","):
+        assert ipaddress.ip_network(network).prefixlen >= 16, network
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_pod_calls_out_to_the_clusters_dns_alone(overlay: str) -> None:
+    (policy,) = (d for d in rendered(overlay) if d["kind"] == "NetworkPolicy")
+    (rule,) = policy["spec"]["egress"]
+    assert {(port["port"], port["protocol"]) for port in rule["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]

@@ -139,3 +139,13 @@ def test_a_client_over_its_connections_gets_429_and_others_do_not(balanced: Stac
     assert "<h1>429 Too Many Requests</h1>" in over.text
     assert other.status_code == 200
     assert results == [200] * CONNECTIONS
+
+
+def test_a_client_cannot_pass_for_nginxs_own_healthcheck(balanced: Stack) -> None:
+    """The healthcheck's exemption (no log line, no limit) is the container's own connection's:
+    a trusted proxy's client naming 127.0.0.1 and its user agent gets neither."""
+    marker = uuid.uuid4().hex
+    disguise = {"X-Forwarded-For": "127.0.0.1", "User-Agent": "stack-healthcheck"}
+    statuses = [balanced.get(f"/healthz?{marker}", headers=disguise).status_code for _ in range(3 * BURST)]
+    assert 429 in statuses, statuses
+    assert balanced.logged("nginx", lambda line: marker in line), "the disguised requests were not logged"
