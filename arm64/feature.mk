@@ -10,6 +10,13 @@ test-arm64: prereqs $(VENV)/.installed ## The end-to-end smoke set on arm64 imag
 	@$(can_run_arm64)
 	$(with_base) E2E_PLATFORM=linux/arm64 $(PYTEST_PARALLEL) -m smoke tests/e2e $(PYTEST_ARGS)
 
+# What make test-arm64 builds first: .ci/run builds it while make test runs.
+.PHONY: test-arm64-images
+test-arm64-images: BASE_PLATFORM = linux/arm64
+test-arm64-images: prereqs $(VENV)/.installed ## Build the images make test-arm64 runs, without running it
+	@$(can_run_arm64)
+	$(with_base) E2E_PLATFORM=linux/arm64 $(VENV)/bin/python -m tests.e2e.stack
+
 # make build-platforms PLATFORMS=linux/amd64,linux/arm64: the images for each (arm64/build-platforms).
 PLATFORMS ?= linux/amd64,linux/arm64
 .PHONY: build-platforms

@@ -86,14 +86,13 @@ configure() {
 		exit 64
 		;;
 	esac
-	if [ -n "$https" ]; then
-		# Redirects name the port clients use, which is the published one, not nginx's 8443.
-		case "${HTTPS_PORT:-443}" in
-		443) HTTPS_PORT_SUFFIX= ;;
-		*) HTTPS_PORT_SUFFIX=":$HTTPS_PORT" ;;
-		esac
-		export HTTPS_PORT_SUFFIX
+	# Redirects (and HTTP/3's forwarded host) name the port clients use, which is the published
+	# one, not nginx's 8443.
+	HTTPS_PORT_SUFFIX=
+	if [ -n "$https" ] && [ "${HTTPS_PORT:-443}" != 443 ]; then
+		HTTPS_PORT_SUFFIX=":$HTTPS_PORT"
 	fi
+	export HTTPS_PORT_SUFFIX
 	# HTTP/3's advertisement, a header value with its own quotes: the same published port, for
 	# a day.
 	ALT_SVC=

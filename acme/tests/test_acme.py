@@ -387,6 +387,8 @@ def test_http3_serves_a_page_a_static_file_an_upload_and_a_stream(certified: tup
     assert json.loads(answers["echo"].body) == {"bytes": len(upload), "sha256": hashlib.sha256(upload).hexdigest()}
     whoami = json.loads(answers["whoami"].body)
     assert (whoami["server"], whoami["scheme"]) == (stack.backend, "https")
+    # Links the app builds name the port the client used, as over HTTP/1.1 and HTTP/2.
+    assert whoami["url"] == f"https://{DOMAIN}:{port}/api/whoami"
     # Streamed: five lines, the last a good second after the first, as the app produced them.
     stream = answers["stream"]
     assert len(stream.body.splitlines()) == 5, stream.body

@@ -573,3 +573,9 @@ def send(stack: Stack, request: bytes) -> Reply:
             body = cut.partial
     assert response.version == 11, f"not an HTTP/1.1 response: {response.status} {response.reason}"
     return Reply(response.status, dict(response.getheaders()), body.decode("utf-8", "replace"))
+
+
+if __name__ == "__main__":
+    # The images a test session would build, built now: `make test-arm64-images`, which CI runs
+    # while the rest of the suite runs (emulated builds are long and mostly one core's work).
+    build_images(base_image())
