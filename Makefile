@@ -108,8 +108,8 @@ check: lint prereqs $(VENV)/.installed ## The fast tier (minutes): make lint, th
 	$(with_base) $(PYTEST_PARALLEL) -m 'not e2e or smoke' $(PYTEST_ARGS)
 
 .PHONY: test-app
-test-app: $(VENV)/.installed ## Run the fast app tests only (no Docker)
-	$(PYTEST) -m 'not e2e' $(PYTEST_ARGS)
+test-app: $(VENV)/.installed ## Run the fast tests only: no Docker, nothing marked slow (seconds)
+	$(PYTEST) -m 'not e2e and not slow' $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: prereqs $(BENCH_VENV)/.installed ## Benchmark both backends against what users pick instead (about 11 min); writes bench/results/

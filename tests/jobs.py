@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +79,19 @@ def job_of(nodeid: str, e2e: bool, root: Path = ROOT) -> str:
     # A test on one backend runs in that backend's job; one naming both, in the first's.
     params = nodeid.partition("[")[2]
     return next(f"e2e-{backend}" for backend in BACKENDS if backend in params)
+
+
+def collected(*args: str, root: Path = ROOT) -> list[str]:
+    """The test IDs `pytest --collect-only ARGS` lists in `root` (this tree, or a copy of it)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return [line for line in result.stdout.splitlines() if "::" in line]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

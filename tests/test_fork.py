@@ -30,18 +30,6 @@ def test_nothing_outside_app_names_the_samples_package() -> None:
     assert naming == ["tests/fork.py"]
 
 
-def collected(root: Path) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return [line for line in result.stdout.splitlines() if "::" in line]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("feature", [feature.name for feature in jobs.features()])
 def test_an_optional_feature_is_deleted_with_its_folder_alone(feature: str, tmp_path: Path) -> None:
@@ -57,7 +45,7 @@ def test_an_optional_feature_is_deleted_with_its_folder_alone(feature: str, tmp_
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     # Every test of the tree is still collected but the feature's own, and the cases named after
     # it (of the tests that go through the features present); its CI job is gone.
-    everything, left = collected(ROOT), collected(copy)
+    everything, left = jobs.collected(), jobs.collected(root=copy)
     assert set(left) <= set(everything)
     gone = set(everything) - set(left)
     assert {test for test in gone if not test.startswith(f"{feature}/") and f"[{feature}" not in test} == set()
@@ -84,6 +72,7 @@ def test_the_fork_changed_nothing_outside_app_but_its_own_compose_file(fork: Pat
     assert "humanize==" in (fork / "app" / "requirements.txt").read_text()
 
 
+@pytest.mark.slow
 def test_the_fork_passes_make_lint(fork: Path) -> None:
     ok(run(fork, "make", "lint", timeout=900))
 

@@ -40,18 +40,6 @@ def planned(**environ: str) -> list[dict[str, Any]]:
     return matrix
 
 
-def collected(*args: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return [line for line in result.stdout.splitlines() if "::" in line]
-
-
 def test_every_job_has_a_timeout_of_at_most_30_minutes() -> None:
     for name, job in JOBS.items():
         assert 0 < job["timeout-minutes"] <= 30, name
@@ -92,7 +80,7 @@ def test_the_jobs_shares_cover_the_whole_collection_each_test_exactly_once() -> 
     selects exactly that share (checked on one job: the selection is the same code for all)."""
     names = [job.name for job in jobs.jobs() if not job.arm64]
     with ThreadPoolExecutor() as pool:
-        whole, e2e, lint = (pool.submit(collected, *args) for args in ((), ("-m", "e2e"), ("--job", "lint")))
+        whole, e2e, lint = (pool.submit(jobs.collected, *args) for args in ((), ("-m", "e2e"), ("--job", "lint")))
     end_to_end = set(e2e.result())
     shares: dict[str, list[str]] = {name: [] for name in names}
     for test in whole.result():
