@@ -43,8 +43,16 @@ up-uwsgi: APP_SERVER = uwsgi
 up-gunicorn: APP_SERVER = gunicorn
 up-uwsgi: ## Build and start the stack on uWSGI; returns once it serves
 up-gunicorn: ## Build and start the stack on Gunicorn; returns once it serves
+# The one-shot services first (the settings check, migrations), each run to its end: Compose
+# replaces every changed container before it starts any, so one failing inside `up` would leave
+# no app running.
 up-uwsgi up-gunicorn: prereqs
-	$(with_base) APP_SERVER=$(APP_SERVER) $(COMPOSE) up --build --detach --wait --remove-orphans \
+	$(with_base) $(COMPOSE) build
+	@for service in $$(scripts/one-shots $(COMPOSE)); do \
+		APP_SERVER=$(APP_SERVER) $(COMPOSE) run --rm --no-TTY $$service >&2 \
+			|| { echo "make $@: $$service failed (its lines above); nothing was replaced" >&2; exit 1; }; \
+	done
+	APP_SERVER=$(APP_SERVER) $(COMPOSE) up --detach --wait --remove-orphans \
 		|| { scripts/explain-up-failure $(COMPOSE); exit 1; }
 	@echo "Serving with $(APP_SERVER) on http://$$($(COMPOSE) port nginx 8080)/"
 	@https=$$($(COMPOSE) port nginx 8443 2>/dev/null) || true; case "$$https" in *:0 | "") ;; *) echo "and on https://$$https/" ;; esac

@@ -2,10 +2,11 @@
 
 Any Flask app gets, without a line of its own: the client's address, scheme and host as nginx
 saw them (one trusted proxy hop), MAX_BODY_SIZE as its body limit too, the /healthz route the
-healthchecks use, the running server's name in SERVER_SOFTWARE, its request body read whole
-before it answers, log lines that carry the request's and the trace's IDs (runtime/stack_logs.py),
+healthchecks use and /readyz, the running server's name in SERVER_SOFTWARE, its request body
+read whole before it answers, log lines that carry the request's and the trace's IDs (runtime/stack_logs.py),
 Prometheus metrics from every worker on an internal port (runtime/stack_metrics.py), and
-OpenTelemetry spans when the OTEL_* variables ask for them.
+OpenTelemetry spans when the OTEL_* variables ask for them, and with DATABASE_URL a database
+engine per worker and outages answered 503 (runtime/stack_database.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from flask import Flask, Response, jsonify, request
 from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import stack_database
 import stack_logs
 import stack_metrics
 import wsgi
-from stackctl import HEALTH_PATH, parse_size, workers
+from stackctl import HEALTH_PATH, READY_PATH, parse_size, workers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -85,6 +87,9 @@ def stack(app: Flask) -> WSGIApplication:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = parse_size(os.environ.get("MAX_BODY_SIZE", "10m"))
     app.add_url_rule(HEALTH_PATH, "stack_healthz", healthz, methods=["GET"])
+    app.add_url_rule(READY_PATH, "stack_readyz", stack_database.readyz, methods=["GET"])
+    if stack_database.enabled():
+        stack_database.init_app(app)
     # nginx is the only client and overwrites X-Forwarded-For/-Proto/-Host with what it saw, so
     # trusting exactly one hop gives the real client address and scheme and nothing a client
     # sent itself. https://werkzeug.palletsprojects.com/en/latest/middleware/proxy_fix/
@@ -122,9 +127,11 @@ def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
     provider = TracerProvider()  # its resource from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    # The healthchecks' requests (one a second per container) are not traffic: no span for them,
-    # beside whatever the standard variable excludes.
-    excluded = ",".join(filter(None, [f"{HEALTH_PATH}$", environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS")]))
+    # The health and readiness checks' requests (one a second per container) are not traffic: no
+    # span for them, beside whatever the standard variable excludes.
+    excluded = ",".join(
+        filter(None, [f"{HEALTH_PATH}$", f"{READY_PATH}$", environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS")])
+    )
     FlaskInstrumentor().instrument_app(app, tracer_provider=provider, excluded_urls=excluded)  # type: ignore[no-untyped-call]
     return True
 
@@ -138,7 +145,7 @@ tracing(flask_app, os.environ)
 if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
     stack_metrics.setup(
         flask_app,
-        excluded=[f"^{HEALTH_PATH}$"],
+        excluded=[f"^{HEALTH_PATH}$", f"^{READY_PATH}$"],
         port=int(os.environ.get("APP_METRICS_PORT", "9200")),
         serve=os.getpid() == 1,
         slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),

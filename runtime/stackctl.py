@@ -32,6 +32,10 @@ from typing import NoReturn
 SERVERS = ("uwsgi", "gunicorn")
 # The stack's own route, answered by the machinery for any app (runtime/stack_wsgi.py).
 HEALTH_PATH = "/healthz"
+# Readiness: 200 when the app could serve a request that needs its database too (DATABASE_URL),
+# 503 when not (runtime/stack_database.py). Kubernetes' readinessProbe asks it; HEALTH_PATH stays
+# liveness and never touches the database, so an outage restarts nothing.
+READY_PATH = "/readyz"
 # A container publishes its socket once (below): this file, on the container's own tmpfs,
 # says it has. A server's graceful reload keeps it; a new container starts without it.
 PUBLISHED_MARK = Path("/tmp/stack-socket-published")
@@ -138,6 +142,27 @@ def proxies(value: str) -> str | None:
     return None
 
 
+def database_url(value: str) -> str | None:
+    """Empty (no database), or a SQLAlchemy URL without a password (DATABASE_PASSWORD_FILE holds it)."""
+    match = re.fullmatch(r"([a-z][a-z0-9+]*)://([^@/]*@)?[^\s]*", value)
+    if not value:
+        return None
+    if not match:
+        return "must be empty or a URL like postgresql+psycopg://app@/app?host=/run/postgresql"
+    if ":" in (match.group(2) or ""):
+        return "must not hold the password: put it in a file and set DATABASE_PASSWORD_FILE"
+    return None
+
+
+def database_connections(environ: Mapping[str, str]) -> int:
+    """The most connections the app can hold at once: a pool of APP_THREADS per process (every
+    worker, and the master should the app query at import), twice over while `make reload` runs
+    the old and the new container, plus the migrations' two (their lock, their work) and
+    DATABASE_OTHER_CONNECTIONS."""
+    processes = workers(environ["APP_WORKERS"]) + 1
+    return 2 * processes * int(environ["APP_THREADS"]) + 2 + int(environ["DATABASE_OTHER_CONNECTIONS"])
+
+
 def rate(value: str) -> str | None:
     """off, or an nginx request rate: requests per second or per minute."""
     if value == "off" or re.fullmatch(r"[1-9]\d{0,5}r/[sm]", value):
@@ -173,6 +198,10 @@ RULES: dict[str, Check] = {
     "RATE_LIMIT": rate,
     "RATE_LIMIT_BURST": whole(1, 100_000),
     "CONN_LIMIT": either(one_of("off"), whole(1, 100_000), "off or a whole number from 1 to 100000"),
+    "DATABASE_URL": database_url,
+    "DATABASE_MAX_CONNECTIONS": whole(1, 262_143),
+    "DATABASE_OTHER_CONNECTIONS": whole(0, 262_143),
+    "DATABASE_TIMEOUT": whole(1, 300),
 }
 
 
@@ -271,6 +300,21 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "
             f"(needs at least {needed})"
         )
+    if environ["DATABASE_URL"]:
+        if "DATABASE_PASSWORD" in environ or environ.get("DATABASE_PASSWORD_FILE"):
+            found += secret_problems(["DATABASE_PASSWORD"], environ)
+        connections, most = database_connections(environ), int(environ["DATABASE_MAX_CONNECTIONS"])
+        if connections > most:
+            found.append(
+                f"DATABASE_MAX_CONNECTIONS={most} is below the {connections} connections the app may hold "
+                f"({count} workers and the master x {threads} threads, twice during make reload, the migration "
+                "job and DATABASE_OTHER_CONNECTIONS): lower APP_WORKERS or APP_THREADS, or raise the database's limit"
+            )
+        if int(environ["DATABASE_TIMEOUT"]) >= int(environ["APP_TIMEOUT"]):
+            found.append(
+                f"DATABASE_TIMEOUT={environ['DATABASE_TIMEOUT']} must be below APP_TIMEOUT={environ['APP_TIMEOUT']}, "
+                "so a database out of reach is a 503, not a worker killed for a stuck request"
+            )
     return found
 
 
@@ -433,14 +477,15 @@ def uwsgi_packet(path: str) -> bytes:
     return struct.pack("<BHB", 0, len(body), 0) + body
 
 
-def health(environ: Mapping[str, str]) -> str | None:
-    """None if this container's own server answers /healthz as the server it should be.
+def health(environ: Mapping[str, str], *, ready: bool = False) -> str | None:
+    """None if this container's own server answers /healthz as the server it should be (with
+    `ready`, /readyz: its database answers too).
 
     Its own socket, not the public one: healthy means this server answers, whichever container
     the public path points at during a replacement.
     """
     server = environ.get("APP_SERVER", "")
-    path = environ.get("APP_PREFIX", "") + HEALTH_PATH
+    path = environ.get("APP_PREFIX", "") + (READY_PATH if ready else HEALTH_PATH)
     request = uwsgi_packet(path) if server == "uwsgi" else f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(float(environ.get("HEALTHCHECK_TIMEOUT", "3")))
@@ -454,7 +499,7 @@ def health(environ: Mapping[str, str]) -> str | None:
     if " 200 " not in f"{status} ":
         return f"{status!r}"
     reported = json.loads(body).get("server")
-    if reported != server:
+    if not ready and reported != server:
         return f"the app reports server {reported!r}, expected {server!r}"
     return None
 
@@ -521,7 +566,7 @@ def main(argv: Sequence[str]) -> int:
         return check(os.environ)
     if command == "health":
         try:
-            problem = health(os.environ)
+            problem = health(os.environ, ready=args == ["--ready"])
         except (OSError, ValueError) as error:
             problem = str(error)
         if problem:
@@ -539,6 +584,10 @@ def main(argv: Sequence[str]) -> int:
     if command == "static":
         export_static(Path(args[0]))
         return 0
+    if command == "migrate":
+        import stack_database
+
+        return stack_database.migrate(Path.cwd())
     os.execvp(command, list(argv))
 
 

@@ -5,6 +5,9 @@ process without pytest-xdist, the controller with it (the workers' reports come 
     test-results/durations.txt   the session's wall time, the 25 slowest tests, the time by module
     test-results/figures.txt     what the load tests measured (tests/e2e/load.py, figure())
 
+Beside a JUnit report named junit-NAME.xml (a CI job's, the arm64 run's), they are
+durations-NAME.txt and figures-NAME.txt: one session's do not overwrite another's.
+
 A test's time is its setup, call and teardown: a stack its fixture starts is counted in the
 first test that uses it on its worker.
 """
@@ -45,14 +48,16 @@ class Results:
         if not self.seconds:
             return
         RESULTS.mkdir(exist_ok=True)
+        report = getattr(config.option, "xmlpath", None)
+        suffix = Path(report).stem.removeprefix("junit") if report else ""
         if self.figures:
             terminalreporter.section("figures measured under load")
             for line in self.figures:
                 terminalreporter.line(line)
-            (RESULTS / "figures.txt").write_text("\n".join(self.figures) + "\n")
+            (RESULTS / f"figures{suffix}.txt").write_text("\n".join(self.figures) + "\n")
         text = self.durations(time.monotonic() - self.started, getattr(config.option, "numprocesses", None))
-        (RESULTS / "durations.txt").write_text(text)
-        terminalreporter.section("where the time went (test-results/durations.txt)")
+        (RESULTS / f"durations{suffix}.txt").write_text(text)
+        terminalreporter.section(f"where the time went (test-results/durations{suffix}.txt)")
         for line in text.splitlines()[:3]:
             terminalreporter.line(line)
 

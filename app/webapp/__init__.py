@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask
 
+import stack_database
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application; ``test_config`` overrides everything else."""
@@ -20,5 +22,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import errors, views
 
     app.register_blueprint(views.bp)
+    # Notes need the database: with postgres/ (or any DATABASE_URL), not without.
+    if stack_database.enabled():
+        from . import notes
+
+        app.register_blueprint(notes.bp)
     errors.register(app)
     return app

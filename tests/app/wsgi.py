@@ -15,9 +15,13 @@ import time
 import traceback
 from collections.abc import Iterator
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers.response import Response as BaseResponse
+
+import stack_database
 
 app = Flask(__name__)
 app.config.from_prefixed_env()
@@ -116,6 +120,54 @@ def slow() -> Response:
     seconds = number("seconds", None, 0, SLOW_MAX)
     time.sleep(seconds)
     return jsonify(slept=seconds, server=server(), pid=os.getpid())
+
+
+# The routes that need the database (postgres/tests): which worker and which database session
+# answered, and writes that must all be there afterwards. Served only with a database
+# (DATABASE_URL); the table comes from tests/app/migrations.
+metadata = MetaData()
+writes = Table("writes", metadata, Column("id", Integer, primary_key=True), Column("tag", Text, nullable=False))
+
+database = Blueprint("database", __name__, url_prefix="/db")
+
+
+@database.get("/session")
+def session() -> Response:
+    """This worker's PID and its database session's, through the same connection twice: a
+    connection shared with another process would answer for a session that is not this one's."""
+    marker = request.args.get("marker", "")
+    with stack_database.engine().connect() as connection:
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        echoed = connection.execute(text("SELECT CAST(:marker AS text), pg_sleep(0.01)"), {"marker": marker}).scalar()
+    return jsonify(pid=os.getpid(), backend_pid=backend, marker=echoed)
+
+
+@database.post("/writes")
+def write() -> tuple[Response, int]:
+    with stack_database.engine().begin() as connection:
+        statement = insert(writes).values(tag=request.args.get("tag", "")).returning(writes.c.id)
+        row_id = connection.execute(statement).scalar_one()
+    return jsonify(id=row_id), 201
+
+
+@database.get("/writes")
+def count() -> Response:
+    """The IDs written with this tag."""
+    with stack_database.engine().connect() as connection:
+        ids = connection.execute(select(writes.c.id).where(writes.c.tag == request.args.get("tag", ""))).scalars().all()
+        total = connection.execute(select(func.count()).select_from(writes)).scalar_one()
+    return jsonify(ids=list(ids), total=total)
+
+
+if stack_database.enabled():
+    app.register_blueprint(database)
+    # As many apps do, a query at import, in the process both servers fork their workers from:
+    # its pooled connection is the one no worker may share (postgres/tests).
+    try:
+        with stack_database.engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError:
+        log.warning("the database did not answer at import: each worker connects when it needs to")
 
 
 def error_page(error: HTTPException, trace: str | None = None) -> tuple[Response | str, int]:

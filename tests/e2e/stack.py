@@ -110,7 +110,8 @@ def app_static_dir(app_dir: str = SETTINGS["APP_DIR"]) -> Path:
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi; print(wsgi.app.static_folder)"],
         cwd=ROOT / app_dir,
-        env={**os.environ, "PYTHONPATH": str(ROOT / app_dir)},
+        # As in the app image: the app, and the stack's runtime it may import (stack_database).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / app_dir), str(ROOT / "runtime")])},
         capture_output=True,
         text=True,
         check=True,

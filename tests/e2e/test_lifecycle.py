@@ -11,7 +11,8 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
     # SIGKILL gives the server no chance to clean up: the socket file stays behind.
     assert stack.exec("nginx", "stat", "-L", "-c", "%F", stack.socket).strip() == "socket"
 
-    stack.compose("up", "--detach", "--wait", "--wait-timeout", "120", timeout=300)
+    # The same container started again, over its own stale socket.
+    stack.compose("up", "--no-build", "--no-recreate", "--detach", "--wait", "--wait-timeout", "120", timeout=300)
 
     response = stack.get("/healthz")
     assert response.status_code == 200
