@@ -202,11 +202,14 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def prepare_fork(copy: Path) -> str:
-    """make_fork, its dependency pinned with the stack's (make requirements), committed: its path."""
+    """make_fork, its dependency pinned with the stack's (make requirements), committed, and its
+    virtualenv made: its path. The tests that run make in it run at once on different workers,
+    and each would otherwise make the same .venv over the other's."""
     make_fork(copy)
     ok(run(copy, "make", "requirements", timeout=600))
     git(copy, "add", "--all")
     git(copy, "commit", "--quiet", "--message", "the fork")
+    ok(run(copy, "make", ".venv/.installed", timeout=600))
     return str(copy)
 
 
