@@ -463,8 +463,18 @@ class Stack(Site):
 
     @contextlib.contextmanager
     def app_paused(self) -> Iterator[None]:
-        """Freeze the app container: whatever still answers meanwhile was answered by nginx alone."""
-        self.compose("pause", "app")
+        """Freeze the app container: whatever still answers meanwhile was answered by nginx alone.
+
+        runc's cgroup v1 freezer gives up ("unable to freeze") when a process is joining the
+        cgroup as it freezes, which the healthcheck's exec does every second: the pause is
+        asked again then, a few times, as the freeze itself would have waited."""
+        for _ in range(10):
+            paused = self.compose("pause", "app", check=False)
+            if paused.returncode == 0 or "unable to freeze" not in paused.stderr:
+                break
+            time.sleep(0.3)
+        if paused.returncode:
+            raise StackError(f"`docker compose pause app` failed for {self.project}: {paused.stderr}")
         try:
             yield
         finally:
