@@ -122,6 +122,8 @@ def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, comman
         except requests.RequestException as error:
             result["response"] = error
 
+    # Docker's SIGKILL comes this long after the stop signal (compose.yaml's stop_grace_period).
+    grace = int(stack.inspect("app", "{{.Config.StopTimeout}}"))
     client = threading.Thread(target=slow_request)
     client.start()
     time.sleep(0.5)  # let the request reach a worker before the stop signal
@@ -141,8 +143,9 @@ def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, comman
     assert isinstance(response, requests.Response), f"in-flight request failed: {response!r}"
     assert response.status_code == 200
     assert response.json()["server"] == stack.backend
-    # Well inside the 30 s stop_grace_period: nobody waited for Docker's SIGKILL.
-    assert took < 20
+    # Before the stop grace period ran out: nobody waited for Docker's SIGKILL (under arm64
+    # emulation uWSGI's graceful stop alone takes 15 to 25 s).
+    assert took < grace, f"{took:.1f} s, grace period {grace} s"
     if command == "stop":
         for service in ("app", "nginx"):
             state = stack.state(service)
