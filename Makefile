@@ -184,6 +184,12 @@ $(VENV)/.installed: tests/requirements.txt app/requirements.txt
 	$(VENV)/bin/pip install --quiet --require-hashes -r tests/requirements.txt -r app/requirements.txt
 	touch $@
 
+# The secret files a feature's services read (each feature.mk adds its own), made before
+# anything that builds or starts the stack; the tests make them the same way.
+.PHONY: secrets
+secrets:
+up-uwsgi up-gunicorn dev-uwsgi dev-gunicorn reload build bench: secrets
+
 .PHONY: prereqs
 prereqs:
 	@command -v docker >/dev/null || { echo "make: Docker is not installed: https://docs.docker.com/engine/install/ (Debian: sudo host/provision-docker)" >&2; exit 1; }

@@ -13,7 +13,7 @@ $(POSTGRES_PASSWORD_FILE):
 		chmod 0644 $$new && { ln $$new $@ 2>/dev/null || true; } && rm -f $$new
 	@echo "postgres: made the database's password, $@ (keep it with your backups)"
 
-up-uwsgi up-gunicorn dev-uwsgi dev-gunicorn reload build: $(POSTGRES_PASSWORD_FILE)
+secrets: $(POSTGRES_PASSWORD_FILE)
 
 .PHONY: db-backup db-restore db-shell
 db-backup: prereqs ## Dump the database (pg_dump, custom format) to DB_BACKUP_DIR/app-DATE.dump, yours alone

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, jsonify
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
 
 # nginx answers a request the app hands to this internal location with the stack's 503 page and
@@ -59,6 +60,7 @@ def engine() -> Engine:
             # The parent's pool: forget it, closing nothing (psycopg leaves a connection made in
             # another process open when its object goes).
             _engine.dispose(close=False)
+        timeout = int(os.environ.get("DATABASE_TIMEOUT", "5"))
         _engine = create_engine(
             url(),
             # A worker serves APP_THREADS requests at once: one connection each, and no more,
@@ -69,9 +71,9 @@ def engine() -> Engine:
             pool_pre_ping=True,
             # Waiting for a connection of the pool, or for the database to answer one: seconds,
             # well below APP_TIMEOUT, so an outage is a fast 503 rather than a stuck worker.
-            pool_timeout=int(os.environ.get("DATABASE_TIMEOUT", "5")),
+            pool_timeout=timeout,
             connect_args={
-                "connect_timeout": int(os.environ.get("DATABASE_TIMEOUT", "5")),
+                "connect_timeout": timeout,
                 # Which container and process holds a session, in pg_stat_activity.
                 "application_name": f"{socket.gethostname()} pid {os.getpid()}",
             },
@@ -111,6 +113,17 @@ def init_app(app: Flask) -> None:
     # database is at fault, not the request, and a retry soon may succeed.
     for error in (OperationalError, InterfaceError, TimeoutError):
         app.register_error_handler(error, unavailable)
+
+
+def run_migrations(target_metadata: MetaData | None) -> None:
+    """The body of an app's migrations/env.py: Alembic's migrations on this process's engine.
+    `target_metadata` is the app's tables, for `alembic revision --autogenerate` (None: none)."""
+    from alembic import context
+
+    with engine().connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 def migrate(app_dir: Path) -> int:

@@ -6,7 +6,6 @@ stack's tests that go through a feature are."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +22,6 @@ pytestmark = [pytest.mark.app, pytest.mark.e2e]
 @pytest.fixture
 def stack(app_images: None) -> Iterator[Stack]:
     """A stack of the sample, not started: the test starts it with make, as a user does."""
-    subprocess.run(["make", "--silent", "postgres/secrets/password"], cwd=ROOT, check=True, timeout=60)
     with running_stack("uwsgi", (POSTGRES / "compose.yaml",), start=False, **APP_SETTINGS) as stack:
         yield stack
 

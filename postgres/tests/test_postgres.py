@@ -6,7 +6,6 @@ the rows exactly."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 import uuid
@@ -27,8 +26,6 @@ WORKERS = 3
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def database(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    # The password make writes the first time (postgres/feature.mk), as make up-* would.
-    subprocess.run(["make", "--silent", "postgres/secrets/password"], cwd=ROOT, check=True, timeout=60)
     # Workers recycled every 25 requests, so the tests see workers come and go; a short wait for
     # the database, so an outage's 503s come fast.
     with running_stack(

@@ -195,6 +195,8 @@ def build_images(base: str, root: Path = ROOT, /, *, overlays: bool = True, **se
     """
     env = {**os.environ, **SETTINGS, **settings, "BASE_IMAGE": base, "IMAGE_REVISION": revision(root)}
     project = f"fns-e2e-{settings.get('IMAGE_TAG', 'e2e')}"
+    # The features' secret files, as make makes them before it builds or starts anything.
+    subprocess.run(["make", "--silent", "secrets"], cwd=root, check=True, timeout=60)
     # Under another platform's emulation, the core images only: the smoke set needs no more.
     files = app_overlay(root, {**SETTINGS, **settings}) + (feature_overlays(root) if overlays and not PLATFORM else ())
     with tempfile.TemporaryDirectory() as directory:
