@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark the stack against what users would pick instead; write Markdown, JSON and a chart.
 
-Four configurations serve the same Flask app from the same app image, one at a time, with the
-same worker count: the stack on uWSGI and on Gunicorn, and two peers rebuilt on the stack's
-images (bench/peers/): nginx and uWSGI in one container with uWSGI's usual settings
+Four configurations serve the same Flask app (the stack's own, tests/app) from the same app image,
+one at a time, with the same worker count: the stack on uWSGI and on Gunicorn, and two peers
+rebuilt on the stack's images (bench/peers/): nginx and uWSGI in one container with uWSGI's usual settings
 (tiangolo/uwsgi-nginx-flask's shape), and nginx -> Gunicorn over TCP without upstream keep-alive
 (docker/awesome-compose's nginx-wsgi-flask). wrk runs inside the project's own networks
 (bench/compose.bench.yaml): no traffic leaves the project, no Docker port proxy in the path.
@@ -14,7 +14,9 @@ are taken within a round. Per scenario: successful requests/s, latency, errors, 
 each layer spends per request (nginx, the app container, the Docker daemon that carries the
 containers' logs), from cgroup and /proc accounting. The floor is the same request served with
 no server at all (bench/probes/floor.py): app CPU per request / floor is what the server costs.
-Also: the time from `up` to the first 200, image sizes, memory per worker.
+Also: the time from `up` to the first 200, image sizes, memory per worker. With postgres/ there,
+the stack runs with its database and adds a read of one row by its key (each worker on its own
+pool), with the database's CPU per request beside the other layers'.
 
 It reports; it never passes or fails on a figure. Run by `make bench`:
     make bench BENCH_ARGS='--rounds 1 --duration 4 --configs uwsgi onebox'
@@ -36,7 +38,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,10 @@ sys.path.insert(0, str(ROOT / "runtime"))
 import stackctl  # noqa: E402  (the stack's own worker count: one owner)
 
 PROJECT = "fns-bench"
-FILES = ["--file", "compose.yaml", "--file", "bench/compose.bench.yaml"]
+# The stack's PostgreSQL (postgres/), when the feature is there: the database-backed read's.
+DATABASE = "postgres/compose.yaml" if (ROOT / "postgres" / "compose.yaml").exists() else None
+STACK_FILES = ["compose.yaml", *filter(None, [DATABASE])]
+FILES = [arg for path in (*STACK_FILES, "bench/compose.bench.yaml") for arg in ("--file", path)]
 DYNAMIC = "/api/whoami"
 STATIC = "/static/css/app.css"
 SWEEP = (16, 64, 256, 1000)
@@ -99,6 +104,7 @@ class Scenario:
     connections: int = 32
     body_bytes: int | None = None
     ours_only: bool = False
+    database: bool = False  # reads a row the run writes first: `path` is the collection's
 
 
 SCENARIOS = (
@@ -108,6 +114,7 @@ SCENARIOS = (
     Scenario("large", "64 KiB response", "/api/bytes?size=65536", ours_only=True),
     Scenario("upload", "1 MiB upload", "/api/echo", 8, 1024 * 1024, ours_only=True),
     *(Scenario(f"sweep-{c}", f"small JSON, {c} connections", DYNAMIC, c, ours_only=True) for c in SWEEP[:-1]),
+    Scenario("db-read", "database read, one row", "/db/writes", ours_only=True, database=True),
 )
 
 
@@ -173,16 +180,17 @@ def first_200(url: str, limit: float, started: float, done: threading.Event) -> 
     return None
 
 
-def timed_up(config: Config, env: dict[str, str]) -> dict[str, float | None]:
-    """Start a configuration the way its users do, timing the first 200 and the command's return.
+def timed_up(config: Config, env: dict[str, str]) -> tuple[dict[str, float | None], int]:
+    """Start a configuration the way its users do, timing the first 200 and the command's return;
+    the port it serves on, on 127.0.0.1.
 
-    The stack: `make up-<backend>` (build check, config check, waits until a request would
-    succeed). A peer: `docker compose up -d` of its services, images present.
+    The stack: `make up-<backend>` (build check, config check, migrations, waits until a request
+    would succeed). A peer: `docker compose up -d` of its services, images present.
     """
     port = free_port()
     if config.ours:
         command = ["make", f"up-{config.key}"]
-        env = {**env, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(port), "COMPOSE_FILE": "compose.yaml"}
+        env = {**env, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(port), "COMPOSE_FILE": ":".join(STACK_FILES)}
     else:
         command = ["docker", "compose", "--project-name", PROJECT, *FILES, "--profile", "peers", "up", "--detach"]
         command += ["--no-build", *config.services]
@@ -203,7 +211,14 @@ def timed_up(config: Config, env: dict[str, str]) -> dict[str, float | None]:
     watcher.join()
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
-    return {"first_200_s": None if first is None else round(first, 2), "returned_s": round(returned, 2)}
+    return {"first_200_s": None if first is None else round(first, 2), "returned_s": round(returned, 2)}, port
+
+
+def seed(port: int, collection: str) -> str:
+    """Write one row through nginx; the path that reads it back."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{collection}?tag=bench", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return f"{collection}/{json.loads(response.read())['id']}"
 
 
 class Measurer:
@@ -211,7 +226,8 @@ class Measurer:
 
     def __init__(self, config: Config, env: dict[str, str]) -> None:
         self.config, self.env = config, env
-        self.ids = {layer: compose(env, "ps", "--quiet", service).strip() for layer, service in config.layers.items()}
+        layers = {**config.layers, **({"db": "db"} if config.ours and DATABASE else {})}
+        self.ids = {layer: compose(env, "ps", "--quiet", service).strip() for layer, service in layers.items()}
         self.api = DockerAPI()
 
     def cpu(self) -> dict[str, float]:
@@ -230,6 +246,9 @@ class Measurer:
         raw = json.loads(match.group(1))
         errors = raw["errors"]
         ok = raw["requests"] - errors["status"]
+        if not ok:
+            # A route gone or broken: a row of zeros would pass for a figure.
+            raise RuntimeError(f"{self.config.key}: {scenario.path}: not one 2xx answer in {raw['requests']} requests")
         return {
             "config": self.config.key,
             "scenario": scenario.key,
@@ -265,15 +284,18 @@ def bench_config(config: Config, env: dict[str, str], duration: int) -> dict[str
     """One round of one configuration: start it, measure every scenario it takes, stop it."""
     env = {**env, "APP_SERVER": config.key if config.ours else "uwsgi"}
     compose(env, "down", "--volumes", "--remove-orphans")
-    out: dict[str, Any] = {"startup": timed_up(config, env), "rows": []}
+    startup, port = timed_up(config, env)
+    out: dict[str, Any] = {"startup": startup, "rows": []}
     try:
         compose(env, "up", "--detach", "--no-build", "--no-deps", "bench")
         measurer = Measurer(config, env)
         try:
             measurer.run(Scenario("warmup", "warm-up", DYNAMIC), 2)
             for scenario in SCENARIOS:
-                if scenario.ours_only and not config.ours:
+                if (scenario.ours_only and not config.ours) or (scenario.database and not DATABASE):
                     continue
+                if scenario.database:
+                    scenario = replace(scenario, path=seed(port, scenario.path))
                 row = measurer.run(scenario, duration)
                 log(
                     f"{config.key}: {scenario.label}: {row['rps']:,.0f} req/s, {row['non_2xx']} non-2xx, "
@@ -407,6 +429,12 @@ def cpu_cells(cpu: dict[str, float]) -> str:
     return f"{nginx:,.0f} + {app:,.0f} | {cpu['daemon']:,.0f} | {own + cpu['daemon']:,.0f}"
 
 
+def database_cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "n/a (no postgres/)"
+    return f"{figure(row['rps'])} ({row['cpu_us']['app']:,.0f}, {row['cpu_us']['db']:,.0f})"
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["summary"]
     table = s["table"]
@@ -433,8 +461,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| the stack | floor: µs CPU per request, in-process | app CPU ÷ floor | small JSON ÷ best peer "
         "| small JSON ÷ peer on the same server "
-        f"| static ÷ small JSON | errors, 16{DASH}1,000 conns | first 200 ÷ faster peer | `make up` returned |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| static ÷ small JSON | errors, 16{DASH}1,000 conns | first 200 ÷ faster peer | `make up` returned "
+        "| one-row database read, 2xx/s (CPU µs: app, database) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def times(value: dict[str, float] | None) -> str:
@@ -447,17 +476,19 @@ def markdown(report: dict[str, Any]) -> str:
             f"{times(ratio['dynamic_vs_best_peer'])} | {times(ratio['dynamic_vs_same_server_peer'])} | "
             f"{times(ratio['static_vs_dynamic'])} | "
             f"{ratio['errors_up_to_1000']} | {times(ratio['first_200_vs_faster_peer'])} | "
-            f"{figure(row['startup']['returned_s'], ' s', 1)} |"
+            f"{figure(row['startup']['returned_s'], ' s', 1)} | {database_cell(row.get('db-read'))} |"
         )
     lines += [
         "",
-        "| the stack | scenario | conns | 2xx/s | p50 ms | p99 ms | errors | CPU µs per request: nginx, app, daemon |",
+        "| the stack | scenario | conns | 2xx/s | p50 ms | p99 ms | errors | CPU µs per request: nginx, app, daemon "
+        "(, database) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for key in ours:
         for scenario in SCENARIOS:
             if row := table[key].get(scenario.key):
-                cpu = ", ".join(f"{row['cpu_us'][layer]:,.0f}" for layer in ("nginx", "app", "daemon"))
+                layers = ("nginx", "app", "daemon", "db") if scenario.database else ("nginx", "app", "daemon")
+                cpu = ", ".join(f"{row['cpu_us'][layer]:,.0f}" for layer in layers if layer in row["cpu_us"])
                 lines.append(
                     f"| {key} | {scenario.label} | {scenario.connections} | {figure(row['rps'])} | {row['p50_ms']} | "
                     f"{row['p99_ms']} | {row['errors']} | {cpu} |"
@@ -547,8 +578,9 @@ def main() -> int:
         return 0
 
     workers = stackctl.workers("auto")
-    env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench", "APP_WORKERS": str(workers),
-           "BENCH_WORKERS": str(workers)}  # fmt: skip
+    # The stack's own app (tests/app), whatever a fork keeps in app/: the figures measure the stack.
+    env = {**os.environ, "HTTP_BIND": "127.0.0.1", "IMAGE_TAG": "bench", "APP_DIR": "tests/app",
+           "APP_WORKERS": str(workers), "BENCH_WORKERS": str(workers)}  # fmt: skip
     log("building images (project fns-bench, tag bench); the peers' image builds on the app's")
     compose(env, "build", peers=False, timeout=1800)
     compose(env, "build", "onebox", timeout=1800)

@@ -150,6 +150,16 @@ def write() -> tuple[Response, int]:
     return jsonify(id=row_id), 201
 
 
+@database.get("/writes/<int:row_id>")
+def read(row_id: int) -> Response:
+    """One row by its key, as most reads are: make bench's database-backed read."""
+    with stack_database.engine().connect() as connection:
+        row = connection.execute(select(writes).where(writes.c.id == row_id)).mappings().one_or_none()
+    if row is None:
+        abort(404, description=f"no write {row_id}")
+    return jsonify(dict(row))
+
+
 @database.get("/writes")
 def count() -> Response:
     """The IDs written with this tag."""
