@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -557,6 +557,8 @@ class Reply:
     status: int  # 0: the connection closed without an answer
     headers: dict[str, str]
     body: str
+    # Every header line as sent, repeats included (`headers` keeps the last of each name).
+    header_list: list[tuple[str, str]] = field(default_factory=list)
 
 
 def chunked(body: bytes, size: int) -> bytes:
@@ -565,13 +567,14 @@ def chunked(body: bytes, size: int) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
-def send(stack: Stack, request: bytes) -> Reply:
+def send(stack: Stack, request: bytes, port: int | None = None) -> Reply:
     """Send raw bytes, read the response to the first request in them (interim 100s skipped).
+    To the stack's HTTP port, or `port`, in plain text either way.
 
     Read as http.client reads one: to its length, its last chunk, or nginx closing the
     connection; never waiting on a connection nginx keeps open for the next request.
     """
-    port = int(stack.base_url.rsplit(":", 1)[1])
+    port = port or int(stack.base_url.rsplit(":", 1)[1])
     method = request.split(b" ", 1)[0].decode("latin-1")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(request)
@@ -585,7 +588,8 @@ def send(stack: Stack, request: bytes) -> Reply:
         except http.client.IncompleteRead as cut:
             body = cut.partial
     assert response.version == 11, f"not an HTTP/1.1 response: {response.status} {response.reason}"
-    return Reply(response.status, dict(response.getheaders()), body.decode("utf-8", "replace"))
+    lines = response.getheaders()
+    return Reply(response.status, dict(lines), body.decode("utf-8", "replace"), lines)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .stack import BACKENDS, TLS_FILES, Stack, StackFactory, free_port, running_stack
+from .stack import BACKENDS, TLS_FILES, Stack, StackFactory, free_port, running_stack, send
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -33,6 +34,16 @@ def test_plain_http_redirects_to_https_without_hsts(tls_stack: tuple[Stack, str]
     page = stack.get("/", allow_redirects=False)
     assert (page.status_code, page.headers["Location"]) == (301, f"{https}/")
     assert "<h1>301 Moved Permanently</h1>" in page.text
+
+
+def test_plain_http_on_the_https_port_gets_the_stacks_400(tls_stack: tuple[Stack, str]) -> None:
+    """nginx's 497, which it sends as 400: the stack's page, not nginx's."""
+    stack, https = tls_stack
+    reply = send(stack, b"GET /api/whoami HTTP/1.1\r\nHost: t\r\n\r\n", port=int(https.rsplit(":", 1)[1]))
+    assert reply.status == 400, reply
+    page = json.loads(reply.body)
+    assert (page["status"], page["request_id"]) == (400, reply.headers["X-Request-ID"])
+    assert "plain HTTP" in page["detail"]
 
 
 def test_https_serves_the_app_which_sees_scheme_https(tls_stack: tuple[Stack, str], certs: Path) -> None:
