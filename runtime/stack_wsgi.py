@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import stack_database
 import stack_logs
 import stack_metrics
+import stack_stop
 import wsgi
 from stackctl import HEALTH_PATH, READY_PATH, parse_size, workers
 
@@ -150,4 +151,7 @@ if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in
         serve=os.getpid() == 1,
         slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),
     )
+# uWSGI's graceful stop held to APP_GRACEFUL_TIMEOUT by a thread of its master; Gunicorn holds
+# its own (graceful_timeout).
+stack_stop.bound_uwsgi_stop(os.environ)
 app = stack(flask_app)

@@ -152,6 +152,42 @@ def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, comman
             assert (state["Status"], state["ExitCode"]) == ("exited", 0), f"{service}: {state}"
 
 
+def test_a_request_outliving_the_grace_period_is_cut_at_it_with_the_stacks_502(new_stack: StackFactory) -> None:
+    """Stop gives requests APP_GRACEFUL_TIMEOUT, then both servers kill what is left: nginx answers
+    502 with the stack's page, and the app exits by itself, before Docker's SIGKILL."""
+    grace = 3
+    stack = new_stack(APP_GRACEFUL_TIMEOUT=str(grace))
+    result: dict[str, requests.Response | BaseException] = {}
+
+    def slow_request() -> None:
+        try:
+            result["response"] = stack.get("/api/slow?seconds=12", timeout=30)
+        except requests.RequestException as error:
+            result["response"] = error
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    time.sleep(0.5)  # let the request reach a worker before the stop signal
+    started = time.monotonic()
+    done = stack.compose("stop", "app", check=False, timeout=120)
+    took = time.monotonic() - started
+    client.join(timeout=30)
+    figure(f"[stop past the grace period] {stack.backend}: `docker compose stop app` {took:.1f} s, grace {grace} s")
+
+    assert done.returncode == 0, done.stderr
+    response = result.get("response")
+    assert isinstance(response, requests.Response), f"no answer: {response!r}"
+    assert response.status_code == 502, response.text
+    page = response.json()
+    assert (page["status"], page["error"]) == (502, "Bad Gateway"), page
+    # At the bound, give or take Docker's own stop and the master's last loop (up to a second).
+    assert grace <= took < grace + 3, f"{took:.1f} s"
+    state = stack.state("app")
+    # Exited by itself: 137 would be Docker's SIGKILL at the end of stop_grace_period.
+    assert state["Status"] == "exited", state
+    assert state["ExitCode"] != 137, state
+
+
 def test_a_crashed_app_comes_back_by_itself_and_nginx_says_so_meanwhile(own_stack: Stack) -> None:
     stack = own_stack
     nginx_started = stack.state("nginx")["StartedAt"]
