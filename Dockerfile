@@ -114,7 +114,7 @@ RUN set -eux; \
 ARG NGINX_UID
 RUN set -eux; \
 	useradd --no-log-init --uid "${NGINX_UID}" --gid nginx --groups app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
-COPY nginx/nginx.conf nginx/headers.conf /etc/nginx/
+COPY nginx/nginx.conf nginx/headers.conf nginx/served-names.conf /etc/nginx/
 COPY nginx/errors/ /srv/errors/
 COPY nginx/templates/ /etc/nginx/templates/
 # Where an optional feature's overlay mounts what nginx should render and run (docker-entrypoint.sh).

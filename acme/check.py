@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from stackctl import serves
+
 # A DNS name as an ACME CA issues for it by HTTP-01: at least two labels, no wildcard (only DNS-01
 # proves those), no address.
 DNS_NAME = re.compile(r"(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
@@ -20,6 +22,10 @@ def problems(environ: Mapping[str, str]) -> list[str]:
     for name in filter(None, domains.split(",")):
         if not DNS_NAME.fullmatch(name) or re.fullmatch(r"[\d.]+", name):
             found.append(f"ACME_DOMAINS: {name!r} is not a DNS name HTTP-01 can prove (no wildcards, no addresses)")
+    # The CA fetches each challenge with its domain as Host: a name nginx refuses (421) is never proved.
+    names = environ.get("SERVER_NAMES", "")
+    if unserved := [name for name in filter(None, domains.split(",")) if not serves(names, name)]:
+        found.append(f"ACME_DOMAINS {', '.join(unserved)} not in SERVER_NAMES={names!r}: nginx would refuse the CA")
     email = environ.get("ACME_EMAIL", "")
     if email and not re.fullmatch(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", email):
         found.append(f"ACME_EMAIL={email!r} must be an email address, or empty")

@@ -54,7 +54,16 @@ configure() {
 	[ "$RATE_LIMIT" != off ] || RATE_LIMIT_RATE=1r/s
 	CONN_LIMIT_COUNT=${CONN_LIMIT:?docker-entrypoint: CONN_LIMIT is not set}
 	[ "$CONN_LIMIT" != off ] || CONN_LIMIT_COUNT=1
-	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT
+	# SERVER_NAMES as the lines of a hostnames map (templates/http.conf.template): 1 for each name
+	# served; without names, every one is.
+	SERVER_NAMES_MAP="default 1;"
+	if [ -n "$(printf '%s' "${SERVER_NAMES:-}" | tr -d ', ')" ]; then
+		SERVER_NAMES_MAP="default 0; "
+		for name in $(printf '%s' "$SERVER_NAMES" | tr ',A-Z' ' a-z'); do
+			SERVER_NAMES_MAP="${SERVER_NAMES_MAP}$name 1; "
+		done
+	fi
+	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT SERVER_NAMES_MAP
 	mkdir -p "$out/server.d" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	# The app's static files: the image's copy, or with the app's source mounted at /srv/app
 	# (compose.dev.yaml) the live folder, at the same place in it (/srv/static.source, written
@@ -122,7 +131,7 @@ configure() {
 		exit 64
 	fi
 	echo "nginx: backend=$APP_SERVER prefix=${APP_PREFIX:-/} socket=$APP_SOCKET static=$static max_body=$MAX_BODY_SIZE" \
-		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none}" \
+		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none} server_names=${SERVER_NAMES:-any}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
 		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} snippets=$(find "$out/server.d" -name "*.conf" -exec basename {} \; | sort | paste -sd, -)"

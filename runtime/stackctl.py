@@ -142,6 +142,34 @@ def proxies(value: str) -> str | None:
     return None
 
 
+# A host name as nginx's hostnames map takes it: a name, *.name or .name (the name and every name
+# under it), or an IPv4 address.
+LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HOST_NAME = re.compile(rf"(\*\.|\.)?({LABEL}\.)*{LABEL}", re.IGNORECASE)
+
+
+def host_names(value: str) -> str | None:
+    """Empty (any name), or comma-separated host names."""
+    for item in filter(None, (item.strip() for item in value.split(","))):
+        if not HOST_NAME.fullmatch(item):
+            return f"must be comma-separated host names like example.com or *.example.com ({item!r} is not one)"
+    return None
+
+
+def serves(names: str, host: str) -> bool:
+    """Whether SERVER_NAMES (`names`) lets `host` through, as nginx's hostnames map matches it."""
+    host = host.lower()
+    listed = [name.strip().lower() for name in names.split(",") if name.strip()]
+    if not listed:
+        return True
+    return any(
+        host == name
+        or (name.startswith("*.") and host.endswith(name[1:]))
+        or (name.startswith(".") and (host == name[1:] or host.endswith(name)))
+        for name in listed
+    )
+
+
 def database_url(value: str) -> str | None:
     """Empty (no database), or a SQLAlchemy URL without a password (DATABASE_PASSWORD_FILE holds it)."""
     match = re.fullmatch(r"([a-z][a-z0-9+]*)://([^@/]*@)?[^\s]*", value)
@@ -195,6 +223,7 @@ RULES: dict[str, Check] = {
     "REQUEST_HEAD_BUFFERS": whole(1, 64),
     "REQUEST_HEADERS_MAX": whole(16, 1000),
     "TRUSTED_PROXIES": proxies,
+    "SERVER_NAMES": host_names,
     "RATE_LIMIT": rate,
     "RATE_LIMIT_BURST": whole(1, 100_000),
     "CONN_LIMIT": either(one_of("off"), whole(1, 100_000), "off or a whole number from 1 to 100000"),

@@ -58,6 +58,10 @@ def test_the_documented_defaults_pass() -> None:
         ("TRUSTED_PROXIES", "10.0.0.0/33"),
         ("TRUSTED_PROXIES", "10.0.0.1/8"),
         ("TRUSTED_PROXIES", "lb.example"),
+        ("SERVER_NAMES", "example.com;evil"),
+        ("SERVER_NAMES", "exa mple.com"),
+        ("SERVER_NAMES", "example.com:8080"),
+        ("SERVER_NAMES", "*"),
         ("RATE_LIMIT", "10"),
         ("RATE_LIMIT", "10r/h"),
         ("RATE_LIMIT", "0r/s"),
@@ -81,6 +85,7 @@ def test_a_bad_value_is_named_with_what_is_allowed(name: str, value: str) -> Non
         ("TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.7, 2001:db8::/32"),
         ("RATE_LIMIT", "600r/m"),
         ("CONN_LIMIT", "20"),
+        ("SERVER_NAMES", "example.com, www.Example.com,*.example.org,.example.net,192.0.2.7"),
     ],
 )
 def test_other_good_values_pass(name: str, value: str) -> None:
@@ -344,3 +349,21 @@ def test_the_database_password_comes_from_a_file_and_its_wait_from_below_app_tim
         "DATABASE_TIMEOUT=30 must be below APP_TIMEOUT=30, so a database out of reach is a 503, not a worker "
         "killed for a stuck request"
     ]
+
+
+@pytest.mark.parametrize(
+    ("names", "host", "served"),
+    [
+        ("", "anything.example", True),
+        ("example.com", "EXAMPLE.com", True),
+        ("example.com", "www.example.com", False),
+        ("*.example.com", "www.example.com", True),
+        ("*.example.com", "example.com", False),
+        (".example.com", "example.com", True),
+        (".example.com", "a.b.example.com", True),
+        (".example.com", "badexample.com", False),
+        ("a.test, b.test", "b.test", True),
+    ],
+)
+def test_serves_matches_names_as_nginx_does(names: str, host: str, served: bool) -> None:
+    assert stackctl.serves(names, host) is served

@@ -38,6 +38,9 @@ from tests.e2e.stack import (
 ACME_FILES = (ROOT / "acme" / "compose.yaml", ROOT / "acme" / "compose.pebble.yaml")
 # The name certified: Pebble's DNS answers every name with nginx's address (acme/pebble-start).
 DOMAIN = "stack.test"
+# The names served: the one certified, as make acme-* sets them, and 127.0.0.1, where the tests
+# reach nginx too. Pebble's challenges ask for DOMAIN.
+SERVED = f"{DOMAIN},127.0.0.1"
 
 
 class CertifiedSite(Site):
@@ -147,7 +150,9 @@ def certified(
 ) -> Iterator[tuple[Stack, CertifiedSite]]:
     # A fixed free port, not 0: nginx's redirect names the port clients use.
     port = free_port()
-    with running_stack(request.param, ACME_FILES, ACME_DOMAINS=DOMAIN, HTTPS_PORT=str(port)) as stack:
+    with running_stack(
+        request.param, ACME_FILES, ACME_DOMAINS=DOMAIN, SERVER_NAMES=SERVED, HTTPS_PORT=str(port)
+    ) as stack:
         eventually(lambda: handed_over(stack) >= 1, 60, "the acme service never handed nginx a certificate")
         eventually(lambda: stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line), 30, "no reload")
         root = pebble_root(stack, tmp_path_factory.mktemp("pebble"))
@@ -320,7 +325,9 @@ def test_a_certificate_nginx_refuses_is_logged_and_the_last_one_serves_on(
 def test_a_failing_challenge_leaves_the_stack_serving_plain_http(new_stack: StackFactory) -> None:
     # Pebble's DNS sends the challenge where nothing answers, as a name not pointing here would.
     port = free_port()
-    stack = new_stack(*ACME_FILES, ACME_DOMAINS=DOMAIN, HTTPS_PORT=str(port), PEBBLE_RESOLVES_TO="127.0.0.1")
+    stack = new_stack(
+        *ACME_FILES, ACME_DOMAINS=DOMAIN, SERVER_NAMES=SERVED, HTTPS_PORT=str(port), PEBBLE_RESOLVES_TO="127.0.0.1"
+    )
     eventually(
         lambda: stack.logged("acme", lambda line: "acme: ERROR: no certificate for stack.test" in line),
         90,
@@ -402,7 +409,7 @@ def test_make_down_keeps_the_certificate_and_certbots_account_and_a_renewal_then
     new_stack: StackFactory, backend: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    stack = new_stack(*ACME_FILES, ACME_DOMAINS=DOMAIN, HTTPS_PORT=str(port))
+    stack = new_stack(*ACME_FILES, ACME_DOMAINS=DOMAIN, SERVER_NAMES=SERVED, HTTPS_PORT=str(port))
     eventually(lambda: handed_over(stack) >= 1, 60, "the acme service never handed nginx a certificate")
     eventually(lambda: stack.logged("nginx", lambda line: "reloaded, serving HTTPS" in line), 30, "no reload")
     first_root = pebble_root(stack, tmp_path)

@@ -39,3 +39,16 @@ def test_a_bad_acme_setting_is_named(name: str, value: str, says: str) -> None:
     found = problems({**ACME, name: value})
     assert len(found) == 1, found
     assert says in found[0]
+
+
+@pytest.mark.parametrize("names", ["", "example.com,www.example.com", ".example.com", "*.example.com,example.com"])
+def test_names_served_that_cover_the_domains_pass(names: str) -> None:
+    assert problems({**ACME, "SERVER_NAMES": names}) == []
+
+
+def test_a_domain_nginx_would_refuse_is_named() -> None:
+    """The CA fetches its challenge with the domain as Host: one outside SERVER_NAMES gets 421."""
+    found = problems({**ACME, "SERVER_NAMES": "example.com,api.example.com"})
+    assert found == [
+        "ACME_DOMAINS www.example.com not in SERVER_NAMES='example.com,api.example.com': nginx would refuse the CA"
+    ]
