@@ -12,6 +12,7 @@ DEV_COMPOSE_FILE ?= compose.yaml:compose.dev.yaml
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_VENV ?= .venv-bench
+CHECKOV_VENV ?= .venv-checkov
 # Extra bench/run.py arguments, e.g. make bench BENCH_ARGS='--rounds 1 --configs uwsgi onebox'
 BENCH_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k echo -x'
@@ -159,19 +160,24 @@ format: $(VENV)/.installed ## Format Python and apply ruff's safe fixes
 # What the app image installs, beside the app's own app/requirements.in: the stack's runtime, the
 # two servers, and each optional feature's that is there. One resolution, one hashed lock.
 IMAGE_REQUIREMENTS = $(filter-out app/% bench/% tests/%,$(wildcard */requirements.in))
-PIP_COMPILE = ../.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+PIP_COMPILE = $(CURDIR)/.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 
 .PHONY: requirements
-requirements: ## Re-pin the app image's requirements (app/requirements.txt), bench/'s and tests/' (with hashes)
+requirements: ## Re-pin the app image's requirements (app/requirements.txt), bench/'s, tests/' and checkov's (with hashes)
 	rm -rf .venv-pip-tools
 	$(PYTHON) -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools
 	# app first: tests/requirements.in is constrained by app/requirements.txt. The header names
 	# the command, which Renovate reads to re-pin the same way (renovate.json).
 	cd app && $(PIP_COMPILE) requirements.in $(IMAGE_REQUIREMENTS:%=../%) -o requirements.txt
-	for dir in bench tests; do (cd $$dir && $(PIP_COMPILE) requirements.in -o requirements.txt); done
+	for dir in bench tests tests/checkov; do (cd $$dir && $(PIP_COMPILE) requirements.in -o requirements.txt); done
 	rm -rf .venv-pip-tools
+
+$(CHECKOV_VENV)/.installed: tests/checkov/requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r tests/checkov/requirements.txt
+	touch $@
 
 $(BENCH_VENV)/.installed: bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
