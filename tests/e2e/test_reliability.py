@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -110,36 +111,42 @@ def test_workers_recycled_after_max_requests_drop_nothing(new_stack: StackFactor
     assert len(stack.worker_pids()) == 2
 
 
-@pytest.mark.smoke
-@pytest.mark.parametrize("command", ["stop", "down"])
-def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, command: str) -> None:
-    stack = own_stack
+def stopped_during_a_request(
+    stack: Stack, seconds: float, *command: str
+) -> tuple[requests.Response | BaseException | None, float, subprocess.CompletedProcess[str]]:
+    """A request of `seconds` in flight while `docker compose COMMAND` runs: its answer (or
+    error), how long the command took, and its result."""
     result: dict[str, requests.Response | BaseException] = {}
 
     def slow_request() -> None:
         try:
-            result["response"] = requests.get(stack.url("/api/slow?seconds=3"), timeout=30)
+            result["response"] = stack.get(f"/api/slow?seconds={seconds}", timeout=30)
         except requests.RequestException as error:
             result["response"] = error
 
-    # Docker's SIGKILL comes this long after the stop signal (compose.yaml's stop_grace_period).
-    grace = int(stack.inspect("app", "{{.Config.StopTimeout}}"))
     client = threading.Thread(target=slow_request)
     client.start()
     time.sleep(0.5)  # let the request reach a worker before the stop signal
-    if command == "stop":
-        # The app's state is read before anything removes its container.
-        started = time.monotonic()
-        done = stack.compose("stop", check=False, timeout=120)
-    else:
-        started = time.monotonic()
-        done = stack.compose("down", "--volumes", check=False, timeout=120)
+    started = time.monotonic()
+    done = stack.compose(*command, check=False, timeout=120)
     took = time.monotonic() - started
     client.join(timeout=30)
+    return result.get("response"), took, done
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("command", ["stop", "down"])
+def test_stop_and_down_let_the_request_in_flight_finish(own_stack: Stack, command: str) -> None:
+    stack = own_stack
+    # Docker's SIGKILL comes this long after the stop signal (compose.yaml's stop_grace_period).
+    grace = int(stack.inspect("app", "{{.Config.StopTimeout}}"))
+    # The app's state is read after `stop`, before anything removes its container.
+    response, took, done = stopped_during_a_request(
+        stack, 3, *(["stop"] if command == "stop" else ["down", "--volumes"])
+    )
     figure(f"[graceful {command}] {stack.backend}: `docker compose {command}` took {took:.1f} s")
 
     assert done.returncode == 0, done.stderr
-    response = result.get("response")
     assert isinstance(response, requests.Response), f"in-flight request failed: {response!r}"
     assert response.status_code == 200
     assert response.json()["server"] == stack.backend
@@ -157,25 +164,10 @@ def test_a_request_outliving_the_grace_period_is_cut_at_it_with_the_stacks_502(n
     502 with the stack's page, and the app exits by itself, before Docker's SIGKILL."""
     grace = 3
     stack = new_stack(APP_GRACEFUL_TIMEOUT=str(grace))
-    result: dict[str, requests.Response | BaseException] = {}
-
-    def slow_request() -> None:
-        try:
-            result["response"] = stack.get("/api/slow?seconds=12", timeout=30)
-        except requests.RequestException as error:
-            result["response"] = error
-
-    client = threading.Thread(target=slow_request)
-    client.start()
-    time.sleep(0.5)  # let the request reach a worker before the stop signal
-    started = time.monotonic()
-    done = stack.compose("stop", "app", check=False, timeout=120)
-    took = time.monotonic() - started
-    client.join(timeout=30)
+    response, took, done = stopped_during_a_request(stack, 12, "stop", "app")
     figure(f"[stop past the grace period] {stack.backend}: `docker compose stop app` {took:.1f} s, grace {grace} s")
 
     assert done.returncode == 0, done.stderr
-    response = result.get("response")
     assert isinstance(response, requests.Response), f"no answer: {response!r}"
     assert response.status_code == 502, response.text
     page = response.json()
