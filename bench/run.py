@@ -270,9 +270,10 @@ class Measurer:
         self.api.close()
 
 
-def worker_memory(rows: list[dict[str, int]]) -> dict[str, float]:
+def worker_memory(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Mean RSS and PSS (shared pages split among sharers) of the server's workers, in MiB."""
-    workers = [row for row in rows if row["ppid"] == 1]
+    # The master's children, but for uWSGI master's stop watch (runtime/stack_stop.py).
+    workers = [row for row in rows if row["ppid"] == 1 and row["command"] != "stackctl"]
     return {
         "workers": len(workers),
         "worker_rss_mib": round(statistics.mean(w["rss_kib"] for w in workers) / 1024, 1),

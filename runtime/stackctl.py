@@ -8,6 +8,9 @@
     stackctl published  whether APP_SOCKET points at this container's socket (exit status)
     stackctl drain      wait until no connection is queued on this container's socket
     stackctl static DIR copy the app's static files to DIR, for nginx (a build step)
+    stackctl stop-bound MASTER GRACE
+                        kill what uWSGI's master still waits for GRACE s into its graceful
+                        stop (runtime/stack_stop.py; started by the master itself)
     stackctl CMD ...    anything else runs as given: docker compose run app python -m ...
 
 Standard library only: `health` runs every second, and must start fast.
@@ -612,6 +615,11 @@ def main(argv: Sequence[str]) -> int:
         return drain(float(args[0]) if args else 10.0)
     if command == "static":
         export_static(Path(args[0]))
+        return 0
+    if command == "stop-bound":
+        import stack_stop
+
+        stack_stop.watch(float(args[1]), int(args[0]))
         return 0
     if command == "migrate":
         import stack_database

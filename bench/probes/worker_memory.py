@@ -19,6 +19,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         {
             "pid": int(pid),
             "ppid": int(status["PPid"]),
+            "command": status["Name"].strip(),
             "rss_kib": int(status["VmRSS"].split()[0]),
             "pss_kib": int(rollup["Pss"].split()[0]),
         }

@@ -172,8 +172,9 @@ def test_a_request_outliving_the_grace_period_is_cut_at_it_with_the_stacks_502(n
     assert response.status_code == 502, response.text
     page = response.json()
     assert (page["status"], page["error"]) == (502, "Bad Gateway"), page
-    # At the bound, give or take Docker's own stop and the master's last loop (up to a second).
-    assert grace <= took < grace + 3, f"{took:.1f} s"
+    # At the bound, then Docker's own stop and the master's last loops (a second each): seconds,
+    # far from the 30 s of Docker's SIGKILL.
+    assert grace <= took < grace + 5, f"{took:.1f} s"
     state = stack.state("app")
     # Exited by itself: 137 would be Docker's SIGKILL at the end of stop_grace_period.
     assert state["Status"] == "exited", state

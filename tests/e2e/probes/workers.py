@@ -25,8 +25,10 @@ def live() -> list[int]:
                 fields = stat.read()
         except OSError:
             continue
+        command = fields[fields.index("(") + 1 : fields.rindex(")")]
         state, ppid = fields.rsplit(")", 1)[1].split()[:2]
-        if ppid == "1" and state != "Z":
+        # Not uWSGI master's stop watch (runtime/stack_stop.py), its child too.
+        if ppid == "1" and state != "Z" and command != "stackctl":
             found.append(int(pid))
     return sorted(found)
 
