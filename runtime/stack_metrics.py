@@ -11,34 +11,35 @@ files of its own under PROMETHEUS_MULTIPROC_DIR (the app's tmpfs, emptied by `st
 and the collector adds them up at each scrape, so a worker that is recycled or killed loses
 nothing it counted. A dead worker's in-flight gauge is dropped at the next scrape, and a new
 worker clears any left under its PID. The metrics are served over HTTP on APP_METRICS_PORT by a
-thread of the process that imports the app, both servers' master (uWSGI's, and Gunicorn's with
-preload_app): on the app's own networks only, never through nginx.
+process the server's master starts (`stackctl metrics`), not by a thread of the master: uWSGI
+forks its workers without taking the GIL, and a worker forked while that thread held it hung for
+good (stack_stop.companion). On the app's own networks only, never through nginx.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Request, request
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import mark_process_dead
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_flask_exporter.multiprocess import MultiprocessPrometheusMetrics
+
+import stack_stop
 
 LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
 
 class StackMetrics(MultiprocessPrometheusMetrics):  # type: ignore[misc]  # untyped
-    """The exporter's multiprocess metrics; `start_http_server` is called once, by setup()."""
+    """The exporter's multiprocess metrics, counted by every worker; served by serve()."""
 
     registry: Any
-
-    def should_start_http_server(self) -> bool:
-        return True
 
     def info(self, *args: Any, **kwargs: Any) -> Any:
         """As the exporter's, but not registered: in multiprocess mode the collector already reads
@@ -79,9 +80,9 @@ def route(current: Request) -> str:
 def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -> None:
     """Count the app's requests (not those under `excluded`, regexes); serve them on `port`,
     with `slots`, the requests the server handles at once, to measure saturation against."""
-    registry = CollectorRegistry()
-    registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
-    metrics = StackMetrics(app, registry=registry, group_by=route, excluded_paths=excluded)
+    # Counted into files (PROMETHEUS_MULTIPROC_DIR), which `stackctl metrics` serves: this
+    # registry is never read.
+    StackMetrics(app, registry=CollectorRegistry(), group_by=route, excluded_paths=excluded)
     in_progress = Gauge(
         "flask_http_requests_in_progress",
         "Requests the app's workers are handling now",
@@ -112,4 +113,15 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -
             multiprocess_mode="max",
             registry=None,
         ).set(slots)
-        metrics.start_http_server(port)
+        stack_stop.companion("metrics", str(port), str(os.getpid()))
+
+
+def serve(port: int, master: int) -> None:
+    """`stackctl metrics PORT MASTER`: every worker's metrics on `port`, from a process of its own
+    beside the master (stack_stop.companion), until the master stops."""
+    registry = CollectorRegistry()
+    registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, registry=registry)
+    while not stack_stop.stopping(master):
+        time.sleep(stack_stop.POLL_SECONDS)

@@ -6,13 +6,12 @@ waitpid() inside the signal handler (uWSGI 2.0.30, and its master branch), so th
 which enforces reload-mercy and harakiri, is stopped until the slowest request ends, however long:
 past Docker's SIGKILL if need be.
 
-So a process the master starts (`stackctl stop-bound`) watches for that handler: while it runs,
-SIGTERM is among the master's blocked signals (/proc, SigBlk). From then on the workers get
-APP_GRACEFUL_TIMEOUT seconds; any still running is killed, the master's wait returns, and it
-exits. A request cut that way gets nginx's 502, as on Gunicorn, within the same bound. The watch
-ends with the workers, since the master exits only once it has no child left. A process, not a
-thread of the master: uWSGI forks its workers without taking the GIL, and a worker forked while
-a thread of the master held it would wait for it forever.
+So a process the master starts (`stackctl stop-bound`, a companion: below) watches for that
+handler: while it runs, SIGTERM is among the master's blocked signals (/proc, SigBlk). From then
+on the workers get APP_GRACEFUL_TIMEOUT seconds; any still running is killed, the master's wait
+returns, and it exits. A request cut that way gets nginx's 502, as on Gunicorn, within the same
+bound. The master exits only once it has no child left: the watch ends with the workers, and any
+other companion (the metrics server) when the stop begins.
 """
 
 from __future__ import annotations
@@ -31,11 +30,24 @@ POLL_SECONDS = 0.25
 
 
 def handling(signum: int, status: Path) -> bool:
-    """Whether the thread whose status this is runs its handler of `signum` (blocked meanwhile)."""
+    """Whether the thread whose status this is runs its handler of `signum`: `signum` blocked, as
+    it is for the whole handler, but not SIGINT, which uWSGI blocks with every other signal for an
+    instant around each fork of a worker."""
     for line in status.read_text().splitlines():
         if line.startswith("SigBlk:"):
-            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+            mask = int(line.split()[1], 16)
+            return bool(mask & (1 << (signum - 1))) and not mask & (1 << (signal.SIGINT - 1))
     return False
+
+
+def stop_began(master: int) -> bool:
+    """Whether uWSGI's `master` is in its graceful stop: in its SIGTERM handler, at two looks
+    POLL_SECONDS apart (the handler lasts as long as the stop does)."""
+    status = Path(f"/proc/{master}/task/{master}/status")
+    if not handling(signal.SIGTERM, status):
+        return False
+    time.sleep(POLL_SECONDS)
+    return handling(signal.SIGTERM, status)
 
 
 def children(pid: int) -> list[int]:
@@ -53,10 +65,9 @@ def children(pid: int) -> list[int]:
 
 
 def watch(grace: float, master: int) -> None:
-    status = Path(f"/proc/{master}/task/{master}/status")
-    while not handling(signal.SIGTERM, status):
+    while not stop_began(master):
         time.sleep(POLL_SECONDS)
-    deadline = time.monotonic() + grace - POLL_SECONDS
+    deadline = time.monotonic() + grace - 2 * POLL_SECONDS
     # Gone as soon as the workers are: the master exits once it has no child left, this one too.
     while (left := children(master)) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
@@ -72,14 +83,17 @@ def watch(grace: float, master: int) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def watched(master: int) -> bool:
-    """Whether a watch for this master runs already (a graceful reload imports the app again)."""
-    wanted = f"stackctl\0stop-bound\0{master}\0".encode()
+def companion(*args: str) -> None:
+    """Start `stackctl ARGS` beside the server's master, unless it runs already (a graceful
+    reload imports the app again). A process of its own, not a thread of the master: uWSGI forks
+    its workers without taking the GIL, and a worker forked while a thread of the master held it
+    waits for it forever. The master reaps it; it ends with what it serves."""
+    wanted = "\0".join(("stackctl", *args, "")).encode()
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             if entry.name.isdigit() and wanted in (entry / "cmdline").read_bytes():
-                return True
-    return False
+                return
+    subprocess.Popen(["stackctl", *args])
 
 
 def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
@@ -89,8 +103,11 @@ def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
     except ImportError:
         return
     masterpid = getattr(uwsgi, "masterpid", None)
-    if masterpid is None or masterpid() != os.getpid() or watched(os.getpid()):
-        return
-    grace = environ.get("APP_GRACEFUL_TIMEOUT", "25")
-    # Reaped by uWSGI's master, whose child it is; it ends with the stop it bounds.
-    subprocess.Popen(["stackctl", "stop-bound", str(os.getpid()), grace])
+    if masterpid is not None and masterpid() == os.getpid():
+        companion("stop-bound", str(os.getpid()), environ.get("APP_GRACEFUL_TIMEOUT", "25"))
+
+
+def stopping(master: int) -> bool:
+    """Whether `master` (this process's parent) is gone, or is uWSGI's in its graceful stop, which
+    waits for every child of its master to end before it exits."""
+    return os.getppid() != master or stop_began(master)

@@ -140,9 +140,9 @@ def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
 stack_logs.configure(os.environ.get("LOG_FORMAT", "json"))
 tracing(flask_app, os.environ)
 # With APP_METRICS=on, counted wherever the app image runs the app (PROMETHEUS_MULTIPROC_DIR: the
-# Dockerfile); served only by the server's master, the container's PID 1 (stackctl serve execs
-# it), not by a Gunicorn worker that imports the app itself (APP_RELOAD=on), a build step or a
-# probe. The health checks are not the app's traffic.
+# Dockerfile); served by a process that only the server's master starts, the container's PID 1
+# (stackctl serve execs it), not a Gunicorn worker that imports the app itself (APP_RELOAD=on), a
+# build step or a probe. The health checks are not the app's traffic.
 if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
     stack_metrics.setup(
         flask_app,
@@ -151,7 +151,7 @@ if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in
         serve=os.getpid() == 1,
         slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),
     )
-# uWSGI's graceful stop held to APP_GRACEFUL_TIMEOUT by a thread of its master; Gunicorn holds
-# its own (graceful_timeout).
+# uWSGI's graceful stop held to APP_GRACEFUL_TIMEOUT by a process its master starts; Gunicorn
+# holds its own (graceful_timeout).
 stack_stop.bound_uwsgi_stop(os.environ)
 app = stack(flask_app)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.facts import compose_defaults
 
+from .load import figure
 from .stack import Stack, StackFactory
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -106,3 +109,31 @@ def test_a_killed_workers_request_in_flight_is_not_counted_in_flight(new_stack: 
     slow.join(timeout=30)
     stack.wait_for_replacement(before, gone=killed)
     assert scrape(stack)[("flask_http_requests_in_progress", frozenset())] == 0
+
+
+@pytest.mark.slow
+def test_workers_forked_while_the_metrics_are_scraped_all_serve(new_stack: StackFactory) -> None:
+    """The metrics are served by a process of their own beside the master (runtime/stack_metrics.py):
+    as a thread of uWSGI's master the server held the GIL across some fork of a worker, and that
+    worker hung for good. Workers killed and replaced under scrapes without pause all serve after."""
+    workers = 2
+    stack = new_stack(APP_WORKERS=str(workers))
+    scrapes: list[str] = []
+    load = threading.Thread(target=lambda: scrapes.append(stack.probe("app", "scrape_load", "30")))
+    load.start()
+    kills = 0
+    try:
+        while load.is_alive() and kills < 40:
+            before = stack.worker_pids()
+            stack.wait_for_replacement(before, gone=stack.kill_worker())
+            kills += 1
+    finally:
+        load.join(timeout=60)
+    assert kills >= 10, f"only {kills} workers replaced under the scrapes"
+    assert int(scrapes[0]) > kills, scrapes  # the scrapes ran throughout
+    figure(f"[workers forked under scrapes] {stack.backend}: {kills} replaced during {scrapes[0].strip()} scrapes")
+    pids = stack.worker_pids()
+    # As many 1 s requests at once as there are workers: a hung one leaves its request to the other.
+    with ThreadPoolExecutor(workers) as pool:
+        answers = list(pool.map(lambda _: stack.get("/api/slow?seconds=1", timeout=20), range(workers)))
+    assert {answer.json()["pid"] for answer in answers} == pids, [answer.text for answer in answers]
