@@ -337,8 +337,8 @@ class Stack(Site):
         result = self.compose("logs", "--no-color", "--timestamps", *services, check=False, timeout=60)
         return result.stdout + result.stderr
 
-    def exec(self, service: str, *command: str) -> str:
-        return self.compose("exec", "-T", service, *command, timeout=60).stdout
+    def exec(self, service: str, *command: str, timeout: float = 60) -> str:
+        return self.compose("exec", "-T", service, *command, timeout=timeout).stdout
 
     def volumes(self) -> set[str]:
         """The names of this project's volumes that exist, without the project's prefix."""
@@ -390,10 +390,10 @@ class Stack(Site):
         state: dict[str, object] = json.loads(self.inspect(service, "{{json .State}}"))
         return state
 
-    def probe(self, service: str, name: str, *args: str) -> str:
+    def probe(self, service: str, name: str, *args: str, timeout: float = 60) -> str:
         """Run tests/e2e/probes/NAME.py with the service's python3 (the app image's), and its output."""
         program = (Path(__file__).parent / "probes" / f"{name}.py").read_text()
-        return self.exec(service, "python3", "-c", program, *args)
+        return self.exec(service, "python3", "-c", program, *args, timeout=timeout)
 
     def worker_pids(self, seconds: float = 15) -> set[int]:
         """PIDs of the app server's live workers (the children of its master, PID 1), once they are

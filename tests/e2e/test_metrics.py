@@ -116,19 +116,22 @@ def test_workers_forked_while_the_metrics_are_scraped_all_serve(new_stack: Stack
     """The metrics are served by a process of their own beside the master (runtime/stack_metrics.py):
     as a thread of uWSGI's master the server held the GIL across some fork of a worker, and that
     worker hung for good. Workers killed and replaced under scrapes without pause all serve after."""
-    workers = 2
+    workers, stop = 2, "/tmp/stop-scrapes"
     stack = new_stack(APP_WORKERS=str(workers))
     scrapes: list[str] = []
-    load = threading.Thread(target=lambda: scrapes.append(stack.probe("app", "scrape_load", "30")))
-    load.start()
-    kills = 0
+    scraping = threading.Thread(
+        target=lambda: scrapes.append(stack.probe("app", "scrape_load", stop, "150", timeout=180))
+    )
+    scraping.start()
+    kills, deadline = 0, time.monotonic() + 100
     try:
-        while load.is_alive() and kills < 40:
+        while kills < 20 and time.monotonic() < deadline:
             before = stack.worker_pids()
             stack.wait_for_replacement(before, gone=stack.kill_worker())
             kills += 1
     finally:
-        load.join(timeout=60)
+        stack.exec("app", "touch", stop)
+        scraping.join(timeout=60)
     assert kills >= 10, f"only {kills} workers replaced under the scrapes"
     assert int(scrapes[0]) > kills, scrapes  # the scrapes ran throughout
     figure(f"[workers forked under scrapes] {stack.backend}: {kills} replaced during {scrapes[0].strip()} scrapes")

@@ -1,6 +1,7 @@
-"""Scrape the app's metrics without pause from 4 threads for SECONDS (`scrape_load.py SECONDS`),
-and print how many scrapes answered: the metrics server busy all the time, as a master's thread
-it would have been holding the GIL whenever the master forked a worker."""
+"""Scrape the app's metrics without pause from 4 threads until STOP_FILE exists or SECONDS have
+passed (`scrape_load.py STOP_FILE SECONDS`), and print how many scrapes answered: the metrics
+server busy all the time, as a master's thread it would have been holding the GIL whenever the
+master forked a worker."""
 
 import contextlib
 import os
@@ -9,13 +10,13 @@ import threading
 import time
 import urllib.request
 
-deadline = time.monotonic() + float(sys.argv[1])
+stop_file, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
 url = f"http://127.0.0.1:{os.environ['APP_METRICS_PORT']}/metrics"
 answered: list[int] = []
 
 
 def scrape() -> None:
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not os.path.exists(stop_file):
         with contextlib.suppress(OSError):
             urllib.request.urlopen(url, timeout=2).read()
             answered.append(1)
