@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,15 +113,15 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -
             multiprocess_mode="max",
             registry=None,
         ).set(slots)
-        stack_stop.companion("metrics", str(port), str(os.getpid()))
+        stack_stop.companion("metrics", str(port))
 
 
-def serve(port: int, master: int) -> None:
-    """`stackctl metrics PORT MASTER`: every worker's metrics on `port`, from a process of its own
-    beside the master (stack_stop.companion), until the master stops."""
+def serve(port: int) -> None:
+    """`stackctl metrics PORT`: every worker's metrics on `port`, from a process of its own beside
+    the master (stack_stop.companion), for as long as the container runs; under uWSGI, until the
+    stop begins (stack_stop.watch ends it)."""
     registry = CollectorRegistry()
     registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     start_http_server(port, registry=registry)
-    while not stack_stop.stopping(master):
-        time.sleep(stack_stop.POLL_SECONDS)
+    threading.Event().wait()

@@ -10,8 +10,8 @@ So a process the master starts (`stackctl stop-bound`, a companion: below) watch
 handler: while it runs, SIGTERM is among the master's blocked signals (/proc, SigBlk). From then
 on the workers get APP_GRACEFUL_TIMEOUT seconds; any still running is killed, the master's wait
 returns, and it exits. A request cut that way gets nginx's 502, as on Gunicorn, within the same
-bound. The master exits only once it has no child left: the watch ends with the workers, and any
-other companion (the metrics server) when the stop begins.
+bound. The master exits only once it has no child left: the watch ends with the workers, and
+ends any other companion (the metrics server) when the stop begins.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # How often the watch looks; the bound is kept to within this.
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.5
 
 
 def handling(signum: int, status: Path) -> bool:
@@ -50,26 +50,32 @@ def stop_began(master: int) -> bool:
     return handling(signal.SIGTERM, status)
 
 
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` but this one: a master's workers."""
-    found = []
+def children(pid: int) -> tuple[list[int], list[int]]:
+    """The live child processes of `pid`, but this one: (workers, companions: `stackctl ...`)."""
+    workers: list[int] = []
+    companions: list[int] = []
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[-1].split()
+        command, fields = stat[stat.find("(") + 1 : stat.rfind(")")], stat.rsplit(")", 1)[-1].split()
         if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z" and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
+            (companions if command == "stackctl" else workers).append(int(entry.name))
+    return workers, companions
 
 
 def watch(grace: float, master: int) -> None:
     while not stop_began(master):
         time.sleep(POLL_SECONDS)
     deadline = time.monotonic() + grace - 2 * POLL_SECONDS
+    # The other companions end now (the master waits for every child), killed: they hold nothing
+    # to finish, and may have inherited SIGTERM ignored. The workers get the grace.
+    for pid in children(master)[1]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     # Gone as soon as the workers are: the master exits once it has no child left, this one too.
-    while (left := children(master)) and time.monotonic() < deadline:
+    while (left := children(master)[0]) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
     if left:
         print(
@@ -105,9 +111,3 @@ def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
     masterpid = getattr(uwsgi, "masterpid", None)
     if masterpid is not None and masterpid() == os.getpid():
         companion("stop-bound", str(os.getpid()), environ.get("APP_GRACEFUL_TIMEOUT", "25"))
-
-
-def stopping(master: int) -> bool:
-    """Whether `master` (this process's parent) is gone, or is uWSGI's in its graceful stop, which
-    waits for every child of its master to end before it exits."""
-    return os.getppid() != master or stop_began(master)

@@ -8,9 +8,9 @@
     stackctl published  whether APP_SOCKET points at this container's socket (exit status)
     stackctl drain      wait until no connection is queued on this container's socket
     stackctl static DIR copy the app's static files to DIR, for nginx (a build step)
-    stackctl metrics PORT MASTER
-                        serve every worker's metrics on PORT until MASTER stops
-                        (runtime/stack_metrics.py; started by the master itself)
+    stackctl metrics PORT
+                        serve every worker's metrics on PORT (runtime/stack_metrics.py;
+                        started by the master itself)
     stackctl stop-bound MASTER GRACE
                         kill what uWSGI's master still waits for GRACE s into its graceful
                         stop (runtime/stack_stop.py; started by the master itself)
@@ -622,7 +622,7 @@ def main(argv: Sequence[str]) -> int:
     if command == "metrics":
         import stack_metrics
 
-        stack_metrics.serve(int(args[0]), int(args[1]))
+        stack_metrics.serve(int(args[0]))
         return 0
     if command == "stop-bound":
         import stack_stop
