@@ -11,9 +11,10 @@ files of its own under PROMETHEUS_MULTIPROC_DIR (the app's tmpfs, emptied by `st
 and the collector adds them up at each scrape, so a worker that is recycled or killed loses
 nothing it counted. A dead worker's in-flight gauge is dropped at the next scrape, and a new
 worker clears any left under its PID. The metrics are served over HTTP on APP_METRICS_PORT by a
-process the server's master starts (`stackctl metrics`), not by a thread of the master: uWSGI
-forks its workers without taking the GIL, and a worker forked while that thread held it hung for
-good (stack_stop.companion). On the app's own networks only, never through nginx.
+process uWSGI's master starts (`stackctl metrics`), not by a thread of it: uWSGI forks its
+workers without taking the GIL, and a worker forked while that thread held it hung for good
+(stack_stop.companion). Gunicorn's master, whose forks are Python's, serves them from a thread.
+On the app's own networks only, never through nginx.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
 
 class StackMetrics(MultiprocessPrometheusMetrics):  # type: ignore[misc]  # untyped
-    """The exporter's multiprocess metrics, counted by every worker; served by serve()."""
+    """The exporter's multiprocess metrics, counted by every worker; served by serve_forever()."""
 
     registry: Any
 
@@ -113,13 +114,16 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -
             multiprocess_mode="max",
             registry=None,
         ).set(slots)
-        stack_stop.companion("metrics", str(port))
+        if stack_stop.under_uwsgi():
+            stack_stop.companion("metrics", str(port))
+        else:
+            # Gunicorn's master forks with Python's os.fork, which takes the GIL: a thread is safe.
+            threading.Thread(target=serve_forever, args=(port,), name="metrics", daemon=True).start()
 
 
-def serve(port: int) -> None:
-    """`stackctl metrics PORT`: every worker's metrics on `port`, from a process of its own beside
-    the master (stack_stop.companion), for as long as the container runs; under uWSGI, until the
-    stop begins (stack_stop.watch ends it)."""
+def serve_forever(port: int) -> None:
+    """Every worker's metrics on `port`: `stackctl metrics PORT` beside uWSGI's master (a process
+    of its own, which uWSGI's stop watch ends when the stop begins), a thread of Gunicorn's."""
     registry = CollectorRegistry()
     registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

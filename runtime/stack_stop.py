@@ -102,12 +102,17 @@ def companion(*args: str) -> None:
     subprocess.Popen(["stackctl", *args])
 
 
-def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
-    """In uWSGI's master (which imports the app), start the watch; elsewhere, nothing."""
+def under_uwsgi() -> bool:
+    """Whether this process is uWSGI's master."""
     try:
         import uwsgi  # the server's own module inside it; pyuwsgi's launcher outside
     except ImportError:
-        return
+        return False
     masterpid = getattr(uwsgi, "masterpid", None)
-    if masterpid is not None and masterpid() == os.getpid():
+    return masterpid is not None and bool(masterpid() == os.getpid())
+
+
+def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
+    """In uWSGI's master (which imports the app), start the watch; elsewhere, nothing."""
+    if under_uwsgi():
         companion("stop-bound", str(os.getpid()), environ.get("APP_GRACEFUL_TIMEOUT", "25"))

@@ -622,7 +622,7 @@ def main(argv: Sequence[str]) -> int:
     if command == "metrics":
         import stack_metrics
 
-        stack_metrics.serve(int(args[0]))
+        stack_metrics.serve_forever(int(args[0]))
         return 0
     if command == "stop-bound":
         import stack_stop
