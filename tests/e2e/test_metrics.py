@@ -113,9 +113,9 @@ def test_a_killed_workers_request_in_flight_is_not_counted_in_flight(new_stack: 
 
 @pytest.mark.slow
 def test_workers_forked_while_the_metrics_are_scraped_all_serve(new_stack: StackFactory) -> None:
-    """The metrics are served by a process of their own beside the master (runtime/stack_metrics.py):
-    as a thread of uWSGI's master the server held the GIL across some fork of a worker, and that
-    worker hung for good. Workers killed and replaced under scrapes without pause all serve after."""
+    """Under uWSGI the metrics are served by a process of their own beside the master
+    (runtime/stack_metrics.py): as a thread of the master the server held the GIL across some fork
+    of a worker, which hung for good. Workers replaced under scrapes without pause all serve after."""
     workers, stop = 2, "/tmp/stop-scrapes"
     stack = new_stack(APP_WORKERS=str(workers))
     scrapes: list[str] = []
