@@ -11,10 +11,10 @@ files of its own under PROMETHEUS_MULTIPROC_DIR (the app's tmpfs, emptied by `st
 and the collector adds them up at each scrape, so a worker that is recycled or killed loses
 nothing it counted. A dead worker's in-flight gauge is dropped at the next scrape, and a new
 worker clears any left under its PID. The metrics are served over HTTP on APP_METRICS_PORT by a
-process uWSGI's master starts (`stackctl metrics`), not by a thread of it: uWSGI forks its
-workers without taking the GIL, and a worker forked while that thread held it hung for good
-(stack_stop.companion). Gunicorn's master, whose forks are Python's, serves them from a thread.
-On the app's own networks only, never through nginx.
+process uWSGI's master runs beside its workers (`stackctl metrics`, an attached daemon), not by a
+thread of it: uWSGI forks its workers without taking the GIL, and a worker forked while that
+thread held it hung for good. Gunicorn's master, whose forks are Python's, serves them from a
+thread. On the app's own networks only, never through nginx.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_flask_exporter.multiprocess import MultiprocessPrometheusMetrics
-
-import stack_stop
 
 LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
@@ -78,9 +76,10 @@ def route(current: Request) -> str:
     return current.url_rule.rule if current.url_rule is not None else "unmatched"
 
 
-def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -> None:
-    """Count the app's requests (not those under `excluded`, regexes); serve them on `port`,
-    with `slots`, the requests the server handles at once, to measure saturation against."""
+def setup(app: Flask, excluded: list[str], master: bool, port: int | None, slots: int) -> None:
+    """Count the app's requests (not those under `excluded`, regexes), with `slots`, the requests
+    the server handles at once, to measure saturation against, set by its `master`; from there,
+    serve them on `port` unless another process does."""
     # Counted into files (PROMETHEUS_MULTIPROC_DIR), which `stackctl metrics` serves: this
     # registry is never read.
     StackMetrics(app, registry=CollectorRegistry(), group_by=route, excluded_paths=excluded)
@@ -106,24 +105,22 @@ def setup(app: Flask, excluded: list[str], port: int, serve: bool, slots: int) -
 
     # A new worker may have the PID of a dead one: its in-flight count is not this worker's.
     os.register_at_fork(after_in_child=lambda: mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]
-    if serve:
-        # Set once, by the master: the largest value any process wrote is the one exposed.
+    if master:
+        # Set once: the largest value any process wrote is the one exposed.
         Gauge(
             "stack_request_slots",
             "Requests the app server handles at once: APP_WORKERS x APP_THREADS",
             multiprocess_mode="max",
             registry=None,
         ).set(slots)
-        if stack_stop.under_uwsgi():
-            stack_stop.companion("metrics", str(port))
-        else:
+        if port is not None:
             # Gunicorn's master forks with Python's os.fork, which takes the GIL: a thread is safe.
             threading.Thread(target=serve_forever, args=(port,), name="metrics", daemon=True).start()
 
 
 def serve_forever(port: int) -> None:
-    """Every worker's metrics on `port`: `stackctl metrics PORT` beside uWSGI's master (a process
-    of its own, which uWSGI's stop watch ends when the stop begins), a thread of Gunicorn's."""
+    """Every worker's metrics on `port`: `stackctl metrics` beside uWSGI's master, a thread of
+    Gunicorn's."""
     registry = CollectorRegistry()
     registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -6,12 +6,13 @@ waitpid() inside the signal handler (uWSGI 2.0.30, and its master branch), so th
 which enforces reload-mercy and harakiri, is stopped until the slowest request ends, however long:
 past Docker's SIGKILL if need be.
 
-So a process the master starts (`stackctl stop-bound`, a companion: below) watches for that
-handler: while it runs, SIGTERM is among the master's blocked signals (/proc, SigBlk). From then
-on the workers get APP_GRACEFUL_TIMEOUT seconds; any still running is killed, the master's wait
-returns, and it exits. A request cut that way gets nginx's 502, as on Gunicorn, within the same
-bound. The master exits only once it has no child left: the watch ends with the workers, and
-ends any other companion (the metrics server) when the stop begins.
+So a process uWSGI's master runs beside its workers (`stackctl stop-bound`, an attached daemon:
+uwsgi/uwsgi.ini) watches for that handler: while it runs, SIGTERM is among the master's blocked
+signals (/proc, SigBlk). From then on the workers get APP_GRACEFUL_TIMEOUT seconds; any still
+running is killed, the master's wait returns, and it goes on to stop its daemons, this one and
+the metrics server among them, then exits. A request cut that way gets nginx's 502, as on
+Gunicorn, within the same bound. The watch is no thread of the master: uWSGI forks its workers
+without taking the GIL, and a worker forked while a thread of the master held it waits forever.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 # How often the watch looks; the bound is kept to within this.
@@ -50,32 +49,26 @@ def stop_began(master: int) -> bool:
     return handling(signal.SIGTERM, status)
 
 
-def children(pid: int) -> tuple[list[int], list[int]]:
-    """The live child processes of `pid`, but this one: (workers, companions: `stackctl ...`)."""
-    workers: list[int] = []
-    companions: list[int] = []
+def workers(master: int) -> list[int]:
+    """The live children of uWSGI's `master` but its daemons (`stackctl ...`): its workers."""
+    found: list[int] = []
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
         except OSError:
             continue
         command, fields = stat[stat.find("(") + 1 : stat.rfind(")")], stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z" and int(entry.name) != os.getpid():
-            (companions if command == "stackctl" else workers).append(int(entry.name))
-    return workers, companions
+        if len(fields) > 1 and fields[1] == str(master) and fields[0] != "Z" and command != "stackctl":
+            found.append(int(entry.name))
+    return found
 
 
 def watch(grace: float, master: int) -> None:
     while not stop_began(master):
         time.sleep(POLL_SECONDS)
     deadline = time.monotonic() + grace - 2 * POLL_SECONDS
-    # The other companions end now (the master waits for every child), killed: they hold nothing
-    # to finish, and may have inherited SIGTERM ignored. The workers get the grace.
-    for pid in children(master)[1]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    # Gone as soon as the workers are: the master exits once it has no child left, this one too.
-    while (left := children(master)[0]) and time.monotonic() < deadline:
+    # Done as soon as the workers are; uWSGI stops its daemons, this one too, once they are.
+    while (left := workers(master)) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
     if left:
         print(
@@ -87,32 +80,3 @@ def watch(grace: float, master: int) -> None:
         for pid in left:
             with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                 os.kill(pid, signal.SIGKILL)
-
-
-def companion(*args: str) -> None:
-    """Start `stackctl ARGS` beside the server's master, unless it runs already (a graceful
-    reload imports the app again). A process of its own, not a thread of the master: uWSGI forks
-    its workers without taking the GIL, and a worker forked while a thread of the master held it
-    waits for it forever. The master reaps it; it ends with what it serves."""
-    wanted = "\0".join(("stackctl", *args, "")).encode()
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if entry.name.isdigit() and wanted in (entry / "cmdline").read_bytes():
-                return
-    subprocess.Popen(["stackctl", *args])
-
-
-def under_uwsgi() -> bool:
-    """Whether this process is uWSGI's master."""
-    try:
-        import uwsgi  # the server's own module inside it; pyuwsgi's launcher outside
-    except ImportError:
-        return False
-    masterpid = getattr(uwsgi, "masterpid", None)
-    return masterpid is not None and bool(masterpid() == os.getpid())
-
-
-def bound_uwsgi_stop(environ: Mapping[str, str]) -> None:
-    """In uWSGI's master (which imports the app), start the watch; elsewhere, nothing."""
-    if under_uwsgi():
-        companion("stop-bound", str(os.getpid()), environ.get("APP_GRACEFUL_TIMEOUT", "25"))

@@ -22,9 +22,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import stack_database
 import stack_logs
 import stack_metrics
-import stack_stop
 import wsgi
-from stackctl import HEALTH_PATH, READY_PATH, parse_size, workers
+from stackctl import HEALTH_PATH, READY_PATH, metrics_port, parse_size, workers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -140,18 +139,16 @@ def tracing(app: Flask, environ: Mapping[str, str]) -> bool:
 stack_logs.configure(os.environ.get("LOG_FORMAT", "json"))
 tracing(flask_app, os.environ)
 # With APP_METRICS=on, counted wherever the app image runs the app (PROMETHEUS_MULTIPROC_DIR: the
-# Dockerfile); served by a process that only the server's master starts, the container's PID 1
-# (stackctl serve execs it), not a Gunicorn worker that imports the app itself (APP_RELOAD=on), a
-# build step or a probe. The health checks are not the app's traffic.
-if os.environ.get("APP_METRICS", "on") == "on" and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+# Dockerfile). Served from the server's master, the container's PID 1 (stackctl serve execs it),
+# not a Gunicorn worker that imports the app itself (APP_RELOAD=on), a build step or a probe:
+# Gunicorn's from a thread, uWSGI's by a daemon it runs (stackctl serve). The health checks are
+# not the app's traffic.
+if port := metrics_port(os.environ):
     stack_metrics.setup(
         flask_app,
         excluded=[f"^{HEALTH_PATH}$", f"^{READY_PATH}$"],
-        port=int(os.environ.get("APP_METRICS_PORT", "9200")),
-        serve=os.getpid() == 1,
+        master=os.getpid() == 1,
+        port=port if os.environ.get("APP_SERVER") == "gunicorn" else None,
         slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),
     )
-# uWSGI's graceful stop held to APP_GRACEFUL_TIMEOUT by a process its master starts; Gunicorn
-# holds its own (graceful_timeout).
-stack_stop.bound_uwsgi_stop(os.environ)
 app = stack(flask_app)

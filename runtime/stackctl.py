@@ -8,12 +8,10 @@
     stackctl published  whether APP_SOCKET points at this container's socket (exit status)
     stackctl drain      wait until no connection is queued on this container's socket
     stackctl static DIR copy the app's static files to DIR, for nginx (a build step)
-    stackctl metrics PORT
-                        serve every worker's metrics on PORT (runtime/stack_metrics.py;
-                        started by the master itself)
-    stackctl stop-bound MASTER GRACE
-                        kill what uWSGI's master still waits for GRACE s into its graceful
-                        stop (runtime/stack_stop.py; started by the master itself)
+    stackctl metrics    serve every worker's metrics on APP_METRICS_PORT (runtime/stack_metrics.py;
+                        a daemon of uWSGI's master: stackctl serve)
+    stackctl stop-bound kill the workers uWSGI's master still waits for APP_GRACEFUL_TIMEOUT s into
+                        its graceful stop (runtime/stack_stop.py; a daemon of it: uwsgi/uwsgi.ini)
     stackctl CMD ...    anything else runs as given: docker compose run app python -m ...
 
 Standard library only: `health` runs every second, and must start fast.
@@ -375,6 +373,14 @@ def header_fields(environ: Mapping[str, str] = os.environ) -> int:
     return int(environ["REQUEST_HEADERS_MAX"]) + NGINX_ADDED_HEADERS
 
 
+def metrics_port(environ: Mapping[str, str]) -> int | None:
+    """Where the app's metrics are served (APP_METRICS_PORT); None with APP_METRICS=off, or where
+    no worker counts them (no PROMETHEUS_MULTIPROC_DIR: outside the app image)."""
+    if environ.get("APP_METRICS", "on") != "on" or "PROMETHEUS_MULTIPROC_DIR" not in environ:
+        return None
+    return int(environ.get("APP_METRICS_PORT", "9200"))
+
+
 def serve_command(environ: Mapping[str, str]) -> list[str]:
     """The server's command line. Gunicorn reads its derived values from here, through
     gunicorn/gunicorn.conf.py; uWSGI takes them as options, since its ini file cannot compute."""
@@ -397,6 +403,10 @@ def serve_command(environ: Mapping[str, str]) -> list[str]:
     ]  # fmt: skip
     if environ.get("APP_ACCESS_LOG", "off") != "on":
         command.append("--disable-logging")
+    # A process of its own, which uWSGI's master runs beside its workers and stops after them:
+    # not a thread of the master, which forks its workers without taking the GIL.
+    if metrics_port(environ):
+        command += ["--attach-daemon2", "cmd=exec stackctl metrics"]
     # Development only (compose.dev.yaml): reload when a Python module changes.
     if environ.get("APP_RELOAD", "off") == "on":
         command += ["--py-autoreload", "1"]
@@ -620,14 +630,17 @@ def main(argv: Sequence[str]) -> int:
         export_static(Path(args[0]))
         return 0
     if command == "metrics":
+        if (port := metrics_port(os.environ)) is None:
+            print("stackctl metrics: APP_METRICS=off, or no PROMETHEUS_MULTIPROC_DIR", file=sys.stderr)
+            return 2
         import stack_metrics
 
-        stack_metrics.serve_forever(int(args[0]))
+        stack_metrics.serve_forever(port)
         return 0
     if command == "stop-bound":
         import stack_stop
 
-        stack_stop.watch(float(args[1]), int(args[0]))
+        stack_stop.watch(float(os.environ["APP_GRACEFUL_TIMEOUT"]), master=os.getppid())
         return 0
     if command == "migrate":
         import stack_database

@@ -27,7 +27,7 @@ def live() -> list[int]:
             continue
         command = fields[fields.index("(") + 1 : fields.rindex(")")]
         state, ppid = fields.rsplit(")", 1)[1].split()[:2]
-        # Not uWSGI master's stop watch (runtime/stack_stop.py), its child too.
+        # Not the daemons uWSGI's master runs beside its workers (stackctl stop-bound, metrics).
         if ppid == "1" and state != "Z" and command != "stackctl":
             found.append(int(pid))
     return sorted(found)
