@@ -19,15 +19,18 @@ thread. On the app's own networks only, never through nginx.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import select
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from flask import Flask, Request, request
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, make_wsgi_app
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_flask_exporter.multiprocess import MultiprocessPrometheusMetrics
@@ -114,15 +117,32 @@ def setup(app: Flask, excluded: list[str], master: bool, port: int | None, slots
             registry=None,
         ).set(slots)
         if port is not None:
-            # Gunicorn's master forks with Python's os.fork, which takes the GIL: a thread is safe.
-            threading.Thread(target=serve_forever, args=(port,), name="metrics", daemon=True).start()
+            # Gunicorn's master forks with Python's os.fork, which runs these hooks: no fork while
+            # the thread is busy. A worker forked while it held an import's lock (a codec looked
+            # up for the first time) waited for it for good, and its requests with it.
+            busy = threading.Lock()
+            os.register_at_fork(before=busy.acquire, after_in_parent=busy.release, after_in_child=busy.release)
+            threading.Thread(target=serve_forever, args=(port, busy), name="metrics", daemon=True).start()
 
 
-def serve_forever(port: int) -> None:
-    """Every worker's metrics on `port`: `stackctl metrics` beside uWSGI's master, a thread of
-    Gunicorn's."""
-    registry = CollectorRegistry()
-    registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, registry=registry)
-    threading.Event().wait()
+class QuietHandler(WSGIRequestHandler):
+    # A scrape that stalls is cut: while one is served, the thread's server holds off forks.
+    timeout = 5
+
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's name
+        """Prometheus scrapes every few seconds: no line for each."""
+
+
+def serve_forever(port: int, busy: threading.Lock | None = None) -> None:
+    """Every worker's metrics on `port`, one scrape at a time: `stackctl metrics` beside uWSGI's
+    master, a thread of Gunicorn's, which holds `busy` whenever it is not waiting for a scrape."""
+    guard = busy if busy is not None else contextlib.nullcontext()
+    with guard:
+        registry = CollectorRegistry()
+        registry.register(DeadWorkers())  # first: it must run before the multiprocess collector
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        server = make_server("", port, make_wsgi_app(registry), handler_class=QuietHandler)
+    while True:
+        select.select([server], [], [])
+        with guard:
+            server.handle_request()
