@@ -6,7 +6,8 @@ healthchecks use and /readyz, the running server's name in SERVER_SOFTWARE, its 
 read whole before it answers, log lines that carry the request's and the trace's IDs (runtime/stack_logs.py),
 Prometheus metrics from every worker on an internal port (runtime/stack_metrics.py), and
 OpenTelemetry spans when the OTEL_* variables ask for them, and with DATABASE_URL a database
-engine per worker and outages answered 503 (runtime/stack_database.py).
+engine per worker and outages answered 503 (runtime/stack_database.py), and flask-sock's
+WebSocket routes on uWSGI as on Gunicorn (runtime/stack_websocket.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import stack_database
 import stack_logs
 import stack_metrics
+import stack_websocket
 import wsgi
 from stackctl import HEALTH_PATH, READY_PATH, metrics_port, parse_size, workers
 
@@ -90,6 +92,7 @@ def stack(app: Flask) -> WSGIApplication:
     app.add_url_rule(READY_PATH, "stack_readyz", stack_database.readyz, methods=["GET"])
     if stack_database.enabled():
         stack_database.init_app(app)
+    stack_websocket.configure(app, os.environ)
     # nginx is the only client and overwrites X-Forwarded-For/-Proto/-Host with what it saw, so
     # trusting exactly one hop gives the real client address and scheme and nothing a client
     # sent itself. https://werkzeug.palletsprojects.com/en/latest/middleware/proxy_fix/
@@ -102,7 +105,7 @@ def stack(app: Flask) -> WSGIApplication:
             environ["SERVER_SOFTWARE"] = "uwsgi/" + (version.decode() if isinstance(version, bytes) else str(version))
         return wrapped(environ, start_response)
 
-    return named
+    return stack_websocket.tunnel(named)
 
 
 def tracing(app: Flask, environ: Mapping[str, str]) -> bool:

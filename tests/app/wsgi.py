@@ -8,12 +8,14 @@ One module: the tests append routes to it (make reload, development mode) as a f
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
 import time
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
@@ -65,7 +67,12 @@ def home() -> BaseResponse:
 
 @app.get("/api/whoami")
 def whoami() -> Response:
-    return jsonify(
+    return jsonify(identity())
+
+
+def identity() -> dict[str, object]:
+    """Who the request came from and what reached the app with it, as the app sees them."""
+    return dict(
         remote_addr=request.remote_addr,
         scheme=request.scheme,
         host=request.host,
@@ -178,6 +185,23 @@ if stack_database.enabled():
             connection.execute(text("SELECT 1"))
     except OperationalError:
         log.warning("the database did not answer at import: each worker connects when it needs to")
+
+
+# WebSocket routes (websocket/tests), with flask-sock when the image has it (websocket/):
+# messages echoed as they came, "whoami" answered with the handshake's identity().
+try:
+    import flask_sock
+except ImportError:
+    flask_sock = None
+
+if flask_sock is not None:
+    sock = flask_sock.Sock(app)
+
+    @sock.route("/ws/echo")
+    def ws_echo(ws: Any) -> None:
+        while True:
+            message = ws.receive()
+            ws.send(json.dumps(identity()) if message == "whoami" else message)
 
 
 def error_page(error: HTTPException, trace: str | None = None) -> tuple[Response | str, int]:

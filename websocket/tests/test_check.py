@@ -1,0 +1,34 @@
+"""websocket/check.py: the WebSocket settings, as `stackctl check` runs them (the overlay mounts
+the file into the config service)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.facts import compose_defaults
+from websocket.check import problems
+
+WEBSOCKET = {
+    name: value for name, value in compose_defaults("websocket/compose.yaml").items() if name.startswith("WEBSOCKET_")
+}
+
+
+def test_the_defaults_pass() -> None:
+    assert problems(WEBSOCKET) == []
+
+
+@pytest.mark.parametrize(
+    ("changed", "says"),
+    [
+        ({"WEBSOCKET_PATH": "/"}, "WEBSOCKET_PATH='/' must be a path like /ws/"),
+        ({"WEBSOCKET_PATH": "/ws"}, "WEBSOCKET_PATH='/ws' must be a path like /ws/"),
+        ({"WEBSOCKET_PATH": "/w s/"}, "must be a path like /ws/"),
+        ({"WEBSOCKET_MAX_MESSAGE": "lots"}, "WEBSOCKET_MAX_MESSAGE='lots'"),
+        ({"WEBSOCKET_THREADS": "0"}, "WEBSOCKET_THREADS='0' must be a whole number"),
+        ({"WEBSOCKET_PING_INTERVAL": "60", "WEBSOCKET_IDLE_TIMEOUT": "60"}, "must be below WEBSOCKET_IDLE_TIMEOUT=60"),
+    ],
+)
+def test_a_bad_setting_is_named(changed: dict[str, str], says: str) -> None:
+    found = problems({**WEBSOCKET, **changed})
+    assert len(found) == 1, found
+    assert says in found[0]

@@ -1,0 +1,141 @@
+"""WebSockets (websocket/compose.yaml) through nginx, on both backends, on the stack's tests' app's
+echo route (tests/app/wsgi.py): messages of every kind come back whole, the socket carries the
+request's identity as HTTP does, what is not a handshake is nginx's 400, and a socket is not cut by
+the timeout that cuts a stuck HTTP request."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.client import ClientConnection, connect
+
+from tests.e2e.stack import BACKENDS, ROOT, Stack, running_stack, send
+
+FILES = (ROOT / "websocket" / "compose.yaml",)
+ECHO = "/ws/echo"
+# Short, so a test outlives it; the ws service has none (websocket/compose.yaml).
+APP_TIMEOUT = 3
+MAX_MESSAGE = 1024 * 1024
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
+    with running_stack(request.param, FILES, APP_TIMEOUT=str(APP_TIMEOUT)) as stack:
+        yield stack
+
+
+def ws_url(stack: Stack, path: str = ECHO) -> str:
+    return stack.url(path).replace("http://", "ws://", 1)
+
+
+def opened(stack: Stack, compression: str | None = None) -> ClientConnection:
+    """A socket to the echo route; `compression` offered or not (websockets offers it by default)."""
+    return connect(ws_url(stack), compression=compression, open_timeout=10, close_timeout=5, max_size=2 * MAX_MESSAGE)
+
+
+def response_headers(ws: ClientConnection) -> dict[str, str]:
+    assert ws.response is not None
+    return dict(ws.response.headers.raw_items())
+
+
+def handshake(stack: Stack, path: str = ECHO, *, method: str = "GET", **headers: str) -> bytes:
+    """A handshake's raw bytes (RFC 6455 4.1), with `headers` replacing or (empty) dropping its own."""
+    fields = {
+        "Host": "127.0.0.1",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    } | headers
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{name}: {value}" for name, value in fields.items() if value]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_text_binary_large_and_fragmented_messages_come_back_whole(stack: Stack) -> None:
+    large = bytes(range(256)) * (MAX_MESSAGE // 256)
+    with opened(stack) as ws:
+        ws.send("hello, ünïcode ✓")
+        assert ws.recv(timeout=10) == "hello, ünïcode ✓"
+        ws.send(b"\x00\xff\x10")
+        assert ws.recv(timeout=10) == b"\x00\xff\x10"
+        ws.send(large)
+        assert ws.recv(timeout=30) == large
+        # One message in three frames, a ping between them (a control frame may come mid-message).
+        ws.send(["frag", "ment", "ed"])
+        assert ws.recv(timeout=10) == "fragmented"
+        ws.ping(b"still there?").wait(10)
+
+
+def test_a_message_over_the_limit_closes_the_socket_with_1009(stack: Stack) -> None:
+    with opened(stack) as ws:
+        ws.send(b"x" * (MAX_MESSAGE + 1))
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+def test_the_socket_gets_the_requests_identity_as_http_does(stack: Stack) -> None:
+    http = stack.get("/api/whoami").json()
+    with opened(stack) as ws:
+        request_id = response_headers(ws)["X-Request-ID"]
+        ws.send("whoami")
+        seen = json.loads(ws.recv(timeout=10))
+    assert seen["request_id"] == request_id
+    # A trace of its own, as each HTTP request has.
+    assert seen["traceparent"] != http["traceparent"]
+    for same in ("remote_addr", "scheme", "host", "server"):
+        assert seen[same] == http[same], same
+    # No compression was offered to the app, whatever the client asked (BREACH).
+    assert "Sec-Websocket-Extensions" not in seen["headers"]
+
+
+def test_no_compression_is_negotiated(stack: Stack) -> None:
+    with opened(stack, compression="deflate") as ws:
+        assert "Sec-WebSocket-Extensions" not in response_headers(ws)
+
+
+# What a handshake lacks or has wrong, and nginx refuses (RFC 6455 4.2.1).
+NOT_HANDSHAKES = {
+    "plain GET": {"Upgrade": "", "Connection": "", "Sec-WebSocket-Key": "", "Sec-WebSocket-Version": ""},
+    "POST": {"method": "POST"},
+    "no key": {"Sec-WebSocket-Key": ""},
+    "bad key": {"Sec-WebSocket-Key": "not-a-key"},
+    "version 8": {"Sec-WebSocket-Version": "8"},
+    "no Connection: upgrade": {"Connection": "keep-alive"},
+    "Upgrade: h2c": {"Upgrade": "h2c"},
+}
+
+
+@pytest.mark.parametrize("change", NOT_HANDSHAKES.values(), ids=NOT_HANDSHAKES.keys())
+def test_anything_but_a_handshake_is_nginxs_400(stack: Stack, change: dict[str, str]) -> None:
+    fields = dict(change)
+    reply = send(stack, handshake(stack, method=fields.pop("method", "GET"), **fields))
+    assert reply.status == 400, reply
+    # The stack's page, with the request's ID: nginx's answer, the same on both backends.
+    assert reply.headers.get("X-Request-ID")
+    assert "400" in reply.body
+    assert "nginx" not in reply.body.lower()
+
+
+def test_a_good_raw_handshake_is_switched(stack: Stack) -> None:
+    reply = send(stack, handshake(stack))
+    assert reply.status == 101, reply
+    # RFC 6455's own example: this key's accept value.
+    assert reply.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.slow
+def test_an_idle_socket_outlives_app_timeout_while_a_stuck_request_is_cut_at_it(stack: Stack) -> None:
+    with opened(stack) as ws:
+        started = time.monotonic()
+        stuck = stack.get(f"/api/slow?seconds={APP_TIMEOUT * 3}", timeout=30)
+        assert stuck.status_code == 502, stuck.text
+        assert time.monotonic() - started < APP_TIMEOUT * 2
+        time.sleep(APP_TIMEOUT)
+        ws.send("still open")
+        assert ws.recv(timeout=10) == "still open"
