@@ -1,4 +1,4 @@
-"""WebSockets on both servers, with one API for the app: flask-sock's (websocket/README.md).
+"""WebSockets on both servers, with one API for the app: flask-sock's (ws/README.md).
 
 The app writes `sock = Sock(app)` and `@sock.route(...)` handlers that `ws.receive()` and
 `ws.send()`. flask-sock (simple-websocket underneath) takes the client's connection from the

@@ -187,7 +187,7 @@ if stack_database.enabled():
         log.warning("the database did not answer at import: each worker connects when it needs to")
 
 
-# WebSocket routes (websocket/tests), with flask-sock when the image has it (websocket/):
+# WebSocket routes (ws/tests), with flask-sock when the image has it (ws/):
 # messages echoed as they came, "whoami" answered with the handshake's identity().
 try:
     import flask_sock

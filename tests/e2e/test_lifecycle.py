@@ -14,7 +14,9 @@ def test_socket_left_by_a_killed_app_does_not_block_its_restart(own_stack: Stack
     # The same container started again, over its own stale socket. Waiting for it alone: nginx's
     # healthcheck goes through the app, and may have called nginx unhealthy meanwhile, which would
     # end `up --wait` at once.
-    stack.compose("up", "--no-build", "--no-recreate", "--detach", "--wait", "--wait-timeout", "120", "app", timeout=300)
+    stack.compose(
+        "up", "--no-build", "--no-recreate", "--detach", "--wait", "--wait-timeout", "120", "app", timeout=300
+    )
 
     assert stack.wait_for("/healthz", 30).json() == {"status": "ok", "server": stack.backend}
 

@@ -1,4 +1,4 @@
-"""websocket/compose.yaml's settings, checked by `stackctl check` with the stack's own before
+"""ws/compose.yaml's settings, checked by `stackctl check` with the stack's own before
 anything starts (the overlay mounts this file into the config service's /opt/stack/checks/)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""websocket/check.py: the WebSocket settings, as `stackctl check` runs them (the overlay mounts
+"""ws/check.py: the WebSocket settings, as `stackctl check` runs them (the overlay mounts
 the file into the config service)."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tests.facts import compose_defaults
-from websocket.check import problems
+from ws.check import problems
 
 WEBSOCKET = {
-    name: value for name, value in compose_defaults("websocket/compose.yaml").items() if name.startswith("WEBSOCKET_")
+    name: value for name, value in compose_defaults("ws/compose.yaml").items() if name.startswith("WEBSOCKET_")
 }
 
 

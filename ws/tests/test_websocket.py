@@ -1,4 +1,4 @@
-"""WebSockets (websocket/compose.yaml) through nginx, on both backends, on the stack's tests' app's
+"""WebSockets (ws/compose.yaml) through nginx, on both backends, on the stack's tests' app's
 echo route (tests/app/wsgi.py): messages of every kind come back whole, the socket carries the
 request's identity as HTTP does, what is not a handshake is nginx's 400, and a socket is not cut by
 the timeout that cuts a stuck HTTP request."""
@@ -15,9 +15,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.stack import BACKENDS, ROOT, Stack, running_stack, send
 
-FILES = (ROOT / "websocket" / "compose.yaml",)
+FILES = (ROOT / "ws" / "compose.yaml",)
 ECHO = "/ws/echo"
-# Short, so a test outlives it; the ws service has none (websocket/compose.yaml).
+# Short, so a test outlives it; the ws service has none (ws/compose.yaml).
 APP_TIMEOUT = 3
 MAX_MESSAGE = 1024 * 1024
 
