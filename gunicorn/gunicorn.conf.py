@@ -7,8 +7,12 @@ Settings: https://docs.gunicorn.org/en/stable/settings.html
 
 import faulthandler
 import os
+import signal
 import sys
+import threading
+from types import FrameType
 
+import stack_websocket
 import stackctl
 
 # --- application --------------------------------------------------------------------------
@@ -69,6 +73,16 @@ def post_worker_init(worker: object) -> None:
     and a broken new version would take traffic during make reload.
     """
     stackctl.publish()
+    # On its SIGTERM (a stop, a reload) the worker closes its WebSockets with 1001 as well, so
+    # that their handlers end within graceful_timeout (runtime/stack_websocket.py).
+    stop = signal.getsignal(signal.SIGTERM)
+    if callable(stop):
+
+        def going_away(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=stack_websocket.going_away, name="websocket-stop").start()
+            stop(signum, frame)
+
+        signal.signal(signal.SIGTERM, going_away)
 
 
 def worker_abort(worker: object) -> None:

@@ -80,3 +80,13 @@ def watch(grace: float, master: int) -> None:
         for pid in left:
             with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                 os.kill(pid, signal.SIGKILL)
+
+
+def under_uwsgi_worker() -> bool:
+    """Whether this process is one of uWSGI's workers."""
+    try:
+        import uwsgi  # the server's own module inside it; pyuwsgi's launcher outside
+    except ImportError:
+        return False
+    worker_id = getattr(uwsgi, "worker_id", None)
+    return worker_id is not None and bool(worker_id() > 0)

@@ -8,21 +8,92 @@ done ends the request with nothing more on the wire (uwsgi.disconnect), as Gunic
 
 The socket's limits are the stack's settings, unless the app sets SOCK_SERVER_OPTIONS itself:
 pings under nginx's read timeout, and a largest message, past which the socket closes with 1009.
+
+When its server stops, a worker closes every socket it holds with 1001 (going away), so clients
+know to reconnect, to the new container of a `make reload` among others, and the worker's
+threads end within the graceful stop instead of being killed at its end. Gunicorn's worker does
+it on its SIGTERM (gunicorn/gunicorn.conf.py); a uWSGI worker, which gets no signal Python can
+take, when it sees its master's graceful stop (runtime/stack_stop.py), from a thread it runs
+while it holds sockets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+import stack_stop
 from stackctl import parse_size
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+# This process's open sockets (simple-websocket's Server objects), and which process they are.
+_open: set[Any] = set()
+_lock = threading.Lock()
+_watching: int | None = None
+
+# Close code 1001: "going away", a server going down (RFC 6455, 7.4.1).
+GOING_AWAY = 1001
+
+
+class Tracked(threading.Thread):
+    """simple-websocket's reader thread for one socket (its thread_class): the socket is open while
+    it runs. Its target is the socket's own method, hence the socket."""
+
+    def __init__(self, target: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(target=target, daemon=True, **kwargs)
+        self.socket = getattr(target, "__self__", None)
+
+    def run(self) -> None:
+        with _lock:
+            _open.add(self.socket)
+        watch_uwsgi_stop()
+        try:
+            super().run()
+        finally:
+            with _lock:
+                _open.discard(self.socket)
+
+
+def open_sockets() -> int:
+    with _lock:
+        return len(_open)
+
+
+def going_away() -> None:
+    """Close every socket this process holds with 1001; their handlers then end."""
+    with _lock:
+        sockets = list(_open)
+    for ws in sockets:
+        with contextlib.suppress(Exception):  # closed meanwhile
+            ws.close(GOING_AWAY, "server going away")
+
+
+def watch_uwsgi_stop() -> None:
+    """In a uWSGI worker, once per process: a thread that closes the sockets when the master's
+    graceful stop begins."""
+    global _watching
+    master = os.getppid()
+    with _lock:
+        if _watching == os.getpid() or not stack_stop.under_uwsgi_worker():
+            return
+        _watching = os.getpid()
+
+    def watch() -> None:
+        while not stack_stop.stop_began(master):
+            time.sleep(stack_stop.POLL_SECONDS)
+        going_away()
+
+    threading.Thread(target=watch, name="websocket-stop", daemon=True).start()
 
 
 def configure(app: Flask, environ: Mapping[str, str]) -> None:
@@ -32,6 +103,7 @@ def configure(app: Flask, environ: Mapping[str, str]) -> None:
         {
             "ping_interval": float(environ.get("WEBSOCKET_PING_INTERVAL", "20")),
             "max_message_size": parse_size(environ.get("WEBSOCKET_MAX_MESSAGE", "1m")),
+            "thread_class": Tracked,
         },
     )
 

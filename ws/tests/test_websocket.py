@@ -5,15 +5,18 @@ the timeout that cuts a stuck HTTP request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.stack import BACKENDS, ROOT, Stack, running_stack, send
+from tests.facts import compose_defaults
 
 FILES = (ROOT / "ws" / "compose.yaml",)
 ECHO = "/ws/echo"
@@ -139,3 +142,48 @@ def test_an_idle_socket_outlives_app_timeout_while_a_stuck_request_is_cut_at_it(
         time.sleep(APP_TIMEOUT)
         ws.send("still open")
         assert ws.recv(timeout=10) == "still open"
+
+
+def closed_codes(sockets: list[ClientConnection]) -> list[int | None]:
+    """The close code each socket's server sent (None: none, the connection was cut)."""
+    codes = []
+    for ws in sockets:
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        codes.append(closed.value.rcvd.code if closed.value.rcvd else None)
+    return codes
+
+
+def echoing(stack: Stack, count: int, exits: contextlib.ExitStack) -> list[ClientConnection]:
+    """`count` open sockets, each proven by an echo, closed when `exits` ends if not before."""
+    sockets = [exits.enter_context(opened(stack)) for _ in range(count)]
+    for ws in sockets:
+        ws.send("open")
+        assert ws.recv(timeout=10) == "open"
+    return sockets
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reload_and_stop_close_every_open_socket_with_1001_within_the_grace(backend: str, images: None) -> None:
+    grace = int(compose_defaults()["APP_GRACEFUL_TIMEOUT"])
+    with running_stack(backend, FILES) as stack, contextlib.ExitStack() as exits:
+        # make reload replaces the ws container too: its sockets are told to go away, and a new
+        # one reaches the new container.
+        before, sockets = stack.container("ws"), echoing(stack, 3, exits)
+        reload = stack.make("reload")
+        assert reload.returncode == 0, reload.stdout + reload.stderr
+        assert closed_codes(sockets) == [1001] * 3
+        assert stack.container("ws") != before
+        echoing(stack, 1, exits)
+
+        sockets = echoing(stack, 4, exits)
+        started = time.monotonic()
+        stop = threading.Thread(target=stack.compose, args=("stop", "ws"))
+        stop.start()
+        assert closed_codes(sockets) == [1001] * 4
+        stop.join(60)
+        # Ended by the sockets' close, not by the server killing its workers at the grace's end.
+        assert time.monotonic() - started < grace
+        state = stack.state("ws")
+        assert (state["Status"], state["ExitCode"]) == ("exited", 0)
