@@ -144,6 +144,20 @@ def test_an_idle_socket_outlives_app_timeout_while_a_stuck_request_is_cut_at_it(
         assert ws.recv(timeout=10) == "still open"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_under_app_prefix_the_routes_are_under_it_and_nowhere_else(backend: str, images: None) -> None:
+    with running_stack(backend, FILES, APP_PREFIX="/myapp") as stack:
+        with connect(ws_url(stack, f"/myapp{ECHO}"), open_timeout=10, close_timeout=5) as ws:
+            ws.send("whoami")
+            seen = json.loads(ws.recv(timeout=10))
+            ws.send("under the prefix")
+            assert ws.recv(timeout=10) == "under the prefix"
+        assert seen["script_root"] == "/myapp"
+        assert seen["url"].endswith("/myapp/api/whoami")
+        # Outside the prefix nothing is the app's, a handshake included.
+        assert send(stack, handshake(stack)).status == 404
+
+
 def closed_codes(sockets: list[ClientConnection]) -> list[int | None]:
     """The close code each socket's server sent (None: none, the connection was cut)."""
     codes = []
