@@ -114,11 +114,11 @@ RUN set -eux; \
 ARG NGINX_UID
 RUN set -eux; \
 	useradd --no-log-init --uid "${NGINX_UID}" --gid nginx --groups app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
-COPY nginx/nginx.conf nginx/headers.conf nginx/served-names.conf /etc/nginx/
+COPY nginx/nginx.conf nginx/headers.conf nginx/served-names.conf nginx/error-pages.conf /etc/nginx/
 COPY nginx/errors/ /srv/errors/
 COPY nginx/templates/ /etc/nginx/templates/
 # Where an optional feature's overlay mounts what nginx should render and run (docker-entrypoint.sh).
-RUN set -eux; mkdir -p /etc/nginx/templates/server.d /docker-entrypoint.d
+RUN set -eux; mkdir -p /etc/nginx/templates/http.d /etc/nginx/templates/server.d /docker-entrypoint.d
 COPY nginx/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
 COPY nginx/healthcheck.sh /usr/local/bin/healthcheck
 COPY --from=static /srv/static/ /srv/static/

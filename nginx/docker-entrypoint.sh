@@ -10,10 +10,12 @@
 # HTTPS from then on.
 #
 # What an optional feature's overlay adds, it mounts (nginx knows none of them by name):
+#   /etc/nginx/templates/http.d/*.template     rendered into http.d/, included at the http level
 #   /etc/nginx/templates/server.d/*.template   rendered into server.d/, included in every server
-#   /docker-entrypoint.d/*.sh                  sourced after the first render, before nginx
-#                                              starts: may call configure (render again) and
-#                                              start what must run beside nginx (backgrounded)
+#   /docker-entrypoint.d/*.sh                  sourced before the first render: may export
+#                                              what its templates need, call configure later
+#                                              (render again) and start what must run beside
+#                                              nginx (backgrounded)
 set -eu
 
 templates=/etc/nginx/templates
@@ -64,7 +66,7 @@ configure() {
 		done
 	fi
 	export TRUSTED_PROXIES_REAL_IP TRUSTED_PROXIES_GEO RATE_LIMIT_RATE CONN_LIMIT_COUNT SERVER_NAMES_MAP
-	mkdir -p "$out/server.d" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
+	mkdir -p "$out/http.d" "$out/server.d" /tmp/nginx/client_body /tmp/nginx/proxy /tmp/nginx/uwsgi
 	# The app's static files: the image's copy, or with the app's source mounted at /srv/app
 	# (compose.dev.yaml) the live folder, at the same place in it (/srv/static.source, written
 	# by the build when it copied them).
@@ -121,9 +123,11 @@ configure() {
 			: >"$out/$(basename "$template" .template)"
 		fi
 	done
-	rm -f "$out"/server.d/*.conf
-	for template in "$templates"/server.d/*.template; do
-		[ ! -e "$template" ] || render "$template" "$out/server.d"
+	for level in http.d server.d; do
+		rm -f "$out/$level"/*.conf
+		for template in "$templates/$level"/*.template; do
+			[ ! -e "$template" ] || render "$template" "$out/$level"
+		done
 	done
 	# One template per backend, named after it: the one APP_SERVER names must exist.
 	if [ ! -f "$templates/${APP_SERVER:-}.conf.template" ]; then
@@ -134,15 +138,15 @@ configure() {
 		"request_head=${REQUEST_HEAD_BUFFERS}x$REQUEST_HEAD_BUFFER headers_max=$REQUEST_HEADERS_MAX trusted_proxies=${TRUSTED_PROXIES:-none} server_names=${SERVER_NAMES:-any}" \
 		"rate_limit=$RATE_LIMIT burst=${RATE_LIMIT_BURST:-} conn_limit=$CONN_LIMIT" \
 		"upstream_timeout=$UPSTREAM_TIMEOUT client_timeout=${CLIENT_TIMEOUT:-} static_max_age=${STATIC_MAX_AGE:-} log_format=${LOG_FORMAT:-}" \
-		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} snippets=$(find "$out/server.d" -name "*.conf" -exec basename {} \; | sort | paste -sd, -)"
+		"tls=${TLS:-off}${https:+ https_port=${HTTPS_PORT:-443}} snippets=$(cd "$out" && find http.d server.d -name "*.conf" | sort | paste -sd, -)"
 }
 
 if [ "${1:-}" = nginx ]; then
-	configure
 	for hook in /docker-entrypoint.d/*.sh; do
 		# shellcheck disable=SC1090  # mounted by an optional feature's overlay
 		[ ! -e "$hook" ] || . "$hook"
 	done
+	configure
 fi
 
 exec "$@"

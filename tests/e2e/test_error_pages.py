@@ -2,7 +2,7 @@
 
 Which statuses nginx has a page of its own for is read from the nginx binary the stack runs (each
 page's <title>), not from a list kept here: a status nginx can send is one nginx.conf and
-app.conf must cover. A test-only snippet (server.d, as the features add theirs) answers each with
+error-pages.conf must cover. A test-only snippet (server.d, as the features add theirs) answers each with
 `return`, and the real triggers that reach nginx's error path from a static file are sent too.
 """
 
@@ -22,7 +22,7 @@ from .stack import BACKENDS, Reply, Stack, running_stack, send
 # plain HTTP on the HTTPS port.
 SENT_AS_400 = (494, 495, 496, 497)
 # What the stack sends for them: 400 too for an unknown transfer coding (501) or HTTP version
-# (505), the client's doing, never counted as a server error (app.conf); nothing for 408, where
+# (505), the client's doing, never counted as a server error (error-pages.conf); nothing for 408, where
 # nginx drops the client (ngx_http_finalize_request closes a timed-out request unanswered).
 SENT = {**dict.fromkeys((*SENT_AS_400, 501, 505), 400), 408: 0}
 # Headers every answer carries once (nginx/headers.conf): the ones a second pass adds again.
