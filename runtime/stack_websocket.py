@@ -3,8 +3,8 @@
 The app writes `sock = Sock(app)` and `@sock.route(...)` handlers that `ws.receive()` and
 `ws.send()`. flask-sock (simple-websocket underneath) takes the client's connection from the
 server's environ once the handshake is in: Gunicorn puts it there (gunicorn.socket), uWSGI does
-not. Under uWSGI, tunnel() below hands it the connection the same way, and when the socket is
-done ends the request with nothing more on the wire (uwsgi.disconnect), as Gunicorn does.
+not. tunnel() below hands it a connection of its own on both, and under uWSGI, when the socket
+is done, ends the request with nothing more on the wire (uwsgi.disconnect), as Gunicorn does.
 
 The socket's limits are the stack's settings, unless the app sets SOCK_SERVER_OPTIONS itself:
 pings under nginx's read timeout, and a largest message, past which the socket closes with 1009.
@@ -62,6 +62,12 @@ class Tracked(threading.Thread):
         finally:
             with _lock:
                 _open.discard(self.socket)
+            # The socket is closed: wake a handler waiting in receive(), which then raises
+            # ConnectionClosed. simple-websocket 1.1 wakes it before it marks the socket closed
+            # when it closes one itself (1009): a handler that looked in between waited for
+            # good, holding its thread.
+            if self.socket is not None:
+                self.socket.event.set()
 
 
 def open_sockets() -> int:
@@ -113,29 +119,44 @@ def is_handshake(environ: WSGIEnvironment) -> bool:
 
 
 def tunnel(app: WSGIApplication) -> WSGIApplication:
-    """Under uWSGI, hand a WebSocket handshake's connection to the app as Gunicorn does;
-    elsewhere, the app as it is."""
+    """Hand a WebSocket handshake's connection to the app, as a socket of its own, the same way on
+    both servers (environ["gunicorn.socket"], where flask-sock looks for it).
+
+    Of its own: simple-websocket closes the socket it was given when the client goes, from its
+    own thread, while the server still holds the connection. Given the server's, that closed it
+    under the server, which then counted it closed twice (Gunicorn's gthread worker: its count of
+    open connections went below zero and it took more than its threads could serve). A duplicate
+    leaves the server's to the server; it ends the connection, as after any request, once the app
+    has returned.
+    """
     try:
         import uwsgi  # the server's own module, inside it only
+
+        # Outside the server, `uwsgi` is pyuwsgi's launcher, without them.
+        connection_fd, disconnect = getattr(uwsgi, "connection_fd", None), getattr(uwsgi, "disconnect", None)
     except ImportError:
-        return app
-    # Outside the server, `uwsgi` is pyuwsgi's launcher, without them.
-    connection_fd, disconnect = getattr(uwsgi, "connection_fd", None), getattr(uwsgi, "disconnect", None)
-    if connection_fd is None or disconnect is None:
-        return app
+        connection_fd = disconnect = None
 
     def tunnelled(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not is_handshake(environ):
             return app(environ, start_response)
-        # The same connection, as a blocking socket: uWSGI's are non-blocking, and simple-websocket
-        # reads with blocking recv().
-        connection = socket.socket(fileno=os.dup(connection_fd()))
-        connection.setblocking(True)
+        if connection_fd is not None and disconnect is not None:
+            # uWSGI's connection, made blocking: uWSGI's are non-blocking, and simple-websocket
+            # reads with blocking recv().
+            connection = socket.socket(fileno=os.dup(connection_fd()))
+            connection.setblocking(True)
+        elif "gunicorn.socket" in environ:
+            connection = environ["gunicorn.socket"].dup()
+        else:
+            return app(environ, start_response)
         environ["gunicorn.socket"] = connection
         try:
             return app(environ, start_response)
         except StopIteration:
-            # flask-sock's way of telling Gunicorn the socket is done and nothing is to be sent.
+            # flask-sock's way of telling Gunicorn the socket is done and nothing is to be sent;
+            # uWSGI is told so by disconnect().
+            if disconnect is None:
+                raise
             disconnect()
             return []
 
