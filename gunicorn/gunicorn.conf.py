@@ -63,6 +63,10 @@ threads = int(os.environ["APP_THREADS"])
 # nginx's idle connections open, but its heartbeat comes from the worker's main loop, not the
 # request: a stuck request then runs on until nginx's own timeout (docs/reliability.md).
 worker_class = "sync" if threads == 1 else "gthread"
+# Connections a gthread worker holds at once, idle keep-alive ones included; Gunicorn's own
+# default unless a service sets it (uWSGI's threads accept only while free, so need no such cap).
+if "APP_WORKER_CONNECTIONS" in os.environ:
+    worker_connections = int(os.environ["APP_WORKER_CONNECTIONS"])
 # A request running longer than this gets its worker killed and replaced (uWSGI: harakiri).
 timeout = int(os.environ["APP_TIMEOUT"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -23,11 +24,20 @@ ECHO = "/ws/echo"
 # Short, so a test outlives it; the ws service has none (ws/compose.yaml).
 APP_TIMEOUT = 3
 MAX_MESSAGE = 1024 * 1024
+# Room for few sockets, so a test fills it.
+WORKERS, THREADS = 2, 3
+SOCKETS = WORKERS * THREADS
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
-    with running_stack(request.param, FILES, APP_TIMEOUT=str(APP_TIMEOUT)) as stack:
+    with running_stack(
+        request.param,
+        FILES,
+        APP_TIMEOUT=str(APP_TIMEOUT),
+        WEBSOCKET_WORKERS=str(WORKERS),
+        WEBSOCKET_THREADS=str(THREADS),
+    ) as stack:
         yield stack
 
 
@@ -80,6 +90,9 @@ def test_a_message_over_the_limit_closes_the_socket_with_1009(stack: Stack) -> N
             ws.recv(timeout=30)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009
+    # The socket's thread is free again: every one still takes a socket.
+    with contextlib.ExitStack() as exits:
+        echoing(stack, SOCKETS, exits)
 
 
 def test_the_socket_gets_the_requests_identity_as_http_does(stack: Stack) -> None:
@@ -130,6 +143,35 @@ def test_a_good_raw_handshake_is_switched(stack: Stack) -> None:
     assert reply.status == 101, reply
     # RFC 6455's own example: this key's accept value.
     assert reply.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def request_seconds(stack: Stack, count: int = 20) -> float:
+    """The median time of `count` plain HTTP requests to the app."""
+    times = []
+    for _ in range(count):
+        started = time.monotonic()
+        assert stack.get("/api/whoami").status_code == 200
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def test_with_every_socket_open_a_handshake_is_nginxs_503_and_http_is_served_as_before(stack: Stack) -> None:
+    alone = request_seconds(stack)
+    with contextlib.ExitStack() as exits:
+        # Each worker holds as many as it has threads, every one answering.
+        echoing(stack, SOCKETS, exits)
+        full = request_seconds(stack)
+        reply = send(stack, handshake(stack))
+        assert reply.status == 503, reply
+        assert reply.headers.get("Retry-After") == "5"
+        assert reply.headers.get("X-Request-ID")
+        assert "503" in reply.body
+        assert "nginx" not in reply.body.lower()
+    # The sockets closed, there is room again.
+    with contextlib.ExitStack() as again:
+        echoing(stack, 1, again)
+    # The app's workers never saw a socket (a floor for the timer's noise on sub-millisecond times).
+    assert full <= 2 * alone + 0.01, (alone, full)
 
 
 @pytest.mark.slow
