@@ -35,6 +35,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_flask_exporter.multiprocess import MultiprocessPrometheusMetrics
 
+import stack_stop
+
 LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
 
@@ -67,11 +69,8 @@ class DeadWorkers:
 def alive(pid: int) -> bool:
     """Running: a killed worker its master has not reaped yet (a zombie, for up to the master's
     next loop) is dead, and its in-flight request with it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    seen = stack_stop.process(pid)
+    return seen is not None and seen.state != "Z"
 
 
 def route(current: Request) -> str:

@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 # How often the watch looks; the bound is kept to within this.
 POLL_SECONDS = 0.5
@@ -49,16 +50,29 @@ def stop_began(master: int) -> bool:
     return handling(signal.SIGTERM, status)
 
 
+class Process(NamedTuple):
+    command: str
+    state: str  # R, S, D, Z (a zombie: dead, not yet reaped), ...
+    parent: int
+
+
+def process(pid: int | str) -> Process | None:
+    """What /proc says of a process; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command, in parentheses, may hold spaces and parentheses of its own.
+    fields = stat.rsplit(")", 1)[1].split()
+    return Process(stat[stat.find("(") + 1 : stat.rfind(")")], fields[0], int(fields[1]))
+
+
 def workers(master: int) -> list[int]:
     """The live children of uWSGI's `master` but its daemons (`stackctl ...`): its workers."""
     found: list[int] = []
     for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        command, fields = stat[stat.find("(") + 1 : stat.rfind(")")], stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(master) and fields[0] != "Z" and command != "stackctl":
+        seen = process(entry.name) if entry.name.isdigit() else None
+        if seen and seen.parent == master and seen.state != "Z" and seen.command != "stackctl":
             found.append(int(entry.name))
     return found
 
