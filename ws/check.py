@@ -8,12 +8,29 @@ from collections.abc import Mapping
 
 from stackctl import rule_problems, size, whole
 
+# An origin as a browser sends it (RFC 6454, 6.1): scheme, host and a port if not the scheme's
+# own, lower case, nothing after.
+ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+def origins(value: str) -> str | None:
+    """Empty, *, or comma-separated origins."""
+    listed = [item.strip() for item in value.split(",") if item.strip()]
+    if listed == ["*"]:
+        return None
+    for item in listed:
+        if not ORIGIN.fullmatch(item):
+            return f"must be * or comma-separated origins like https://app.example.com ({item!r} is not one)"
+    return None
+
+
 RULES = {
     "WEBSOCKET_IDLE_TIMEOUT": whole(2, 86_400),
     "WEBSOCKET_PING_INTERVAL": whole(1, 86_400),
     "WEBSOCKET_MAX_MESSAGE": size,
     "WEBSOCKET_WORKERS": whole(1, 256),
     "WEBSOCKET_THREADS": whole(1, 1024),
+    "WEBSOCKET_ORIGINS": origins,
 }
 
 

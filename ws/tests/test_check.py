@@ -17,6 +17,11 @@ def test_the_defaults_pass() -> None:
     assert problems(WEBSOCKET) == []
 
 
+@pytest.mark.parametrize("value", ["*", "https://app.example.com", "http://localhost:8080, https://[::1]:8443"])
+def test_origins_listed_or_any_pass(value: str) -> None:
+    assert problems({**WEBSOCKET, "WEBSOCKET_ORIGINS": value}) == []
+
+
 @pytest.mark.parametrize(
     ("changed", "says"),
     [
@@ -26,6 +31,10 @@ def test_the_defaults_pass() -> None:
         ({"WEBSOCKET_MAX_MESSAGE": "lots"}, "WEBSOCKET_MAX_MESSAGE='lots'"),
         ({"WEBSOCKET_THREADS": "0"}, "WEBSOCKET_THREADS='0' must be a whole number"),
         ({"WEBSOCKET_PING_INTERVAL": "60", "WEBSOCKET_IDLE_TIMEOUT": "60"}, "must be below WEBSOCKET_IDLE_TIMEOUT=60"),
+        ({"WEBSOCKET_ORIGINS": "app.example.com"}, "'app.example.com' is not one"),
+        ({"WEBSOCKET_ORIGINS": "https://app.example.com/"}, "'https://app.example.com/' is not one"),
+        ({"WEBSOCKET_ORIGINS": "https://App.example.com"}, "is not one"),
+        ({"WEBSOCKET_ORIGINS": "https://a.example.com,*"}, "'*' is not one"),
     ],
 )
 def test_a_bad_setting_is_named(changed: dict[str, str], says: str) -> None:

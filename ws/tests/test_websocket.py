@@ -24,6 +24,8 @@ ECHO = "/ws/echo"
 # Short, so a test outlives it; the ws service has none (ws/compose.yaml).
 APP_TIMEOUT = 3
 MAX_MESSAGE = 1024 * 1024
+# An origin besides the site's own whose pages may open a socket.
+LISTED = "https://app.example.com"
 # Room for few sockets, so a test fills it.
 WORKERS, THREADS = 2, 3
 SOCKETS = WORKERS * THREADS
@@ -37,6 +39,7 @@ def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
         APP_TIMEOUT=str(APP_TIMEOUT),
         WEBSOCKET_WORKERS=str(WORKERS),
         WEBSOCKET_THREADS=str(THREADS),
+        WEBSOCKET_ORIGINS=LISTED,
     ) as stack:
         yield stack
 
@@ -136,6 +139,29 @@ def test_anything_but_a_handshake_is_nginxs_400(stack: Stack, change: dict[str, 
     assert reply.headers.get("X-Request-ID")
     assert "400" in reply.body
     assert "nginx" not in reply.body.lower()
+
+
+# Origin headers, and whether a handshake with it is switched (101) or refused (403). The raw
+# handshake asks for Host 127.0.0.1: the site's own origin is http://127.0.0.1.
+ORIGINS = {
+    "the site's own": ("http://127.0.0.1", 101),
+    "listed": (LISTED, 101),
+    "none (not a browser)": ("", 101),
+    "another site": ("https://evil.example", 403),
+    "the same host over another scheme": ("https://127.0.0.1", 403),
+    "the same host on another port": ("http://127.0.0.1:8080", 403),
+    "a sandboxed page": ("null", 403),
+}
+
+
+@pytest.mark.parametrize(("origin", "status"), ORIGINS.values(), ids=ORIGINS.keys())
+def test_a_handshake_from_another_sites_page_is_nginxs_403(stack: Stack, origin: str, status: int) -> None:
+    reply = send(stack, handshake(stack, Origin=origin))
+    assert reply.status == status, reply
+    if status == 403:
+        assert reply.headers.get("X-Request-ID")
+        assert "403" in reply.body
+        assert "nginx" not in reply.body.lower()
 
 
 def test_a_good_raw_handshake_is_switched(stack: Stack) -> None:
