@@ -37,12 +37,14 @@ if TYPE_CHECKING:
 
 
 # This process's open sockets (simple-websocket's Server objects), and which process they are.
-_open: set[Any] = set()
+_open: dict[Any, Tracked] = {}
 _lock = threading.Lock()
 _watching: int | None = None
 
 # Close code 1001: "going away", a server going down (RFC 6455, 7.4.1).
 GOING_AWAY = 1001
+# How long the server's end of a connection waits for the app's socket to send its last frame.
+LAST_FRAME_SECONDS = 2.0
 
 
 class Tracked(threading.Thread):
@@ -55,24 +57,19 @@ class Tracked(threading.Thread):
 
     def run(self) -> None:
         with _lock:
-            _open.add(self.socket)
+            _open[self.socket] = self
         watch_uwsgi_stop()
         try:
             super().run()
         finally:
             with _lock:
-                _open.discard(self.socket)
+                _open.pop(self.socket, None)
             # The socket is closed: wake a handler waiting in receive(), which then raises
             # ConnectionClosed. simple-websocket 1.1 wakes it before it marks the socket closed
             # when it closes one itself (1009): a handler that looked in between waited for
             # good, holding its thread.
             if self.socket is not None:
                 self.socket.event.set()
-
-
-def open_sockets() -> int:
-    with _lock:
-        return len(_open)
 
 
 def going_away() -> None:
@@ -153,6 +150,13 @@ def tunnel(app: WSGIApplication) -> WSGIApplication:
         try:
             return app(environ, start_response)
         except StopIteration:
+            # The socket's reader sends its last frame (the close, after a protocol error) once
+            # it has woken the handler: the server's end waits for it, or Gunicorn's shutdown of
+            # the connection would cut it off.
+            with _lock:
+                readers = [reader for ws, reader in _open.items() if getattr(ws, "sock", None) is connection]
+            for reader in readers:
+                reader.join(LAST_FRAME_SECONDS)
             # flask-sock's way of telling Gunicorn the socket is done and nothing is to be sent;
             # uWSGI is told so by disconnect().
             if disconnect is None:
