@@ -61,6 +61,18 @@ def create_app() -> Flask:
             worker = json.load(answer)
         return jsonify(worker=worker, key_length=len(api_key()))
 
+    # Order totals as they are asked for, over the stack's WebSockets (ws/).
+    try:
+        from flask_sock import Sock
+    except ImportError:
+        return app
+
+    @Sock(app).route("/ws/totals")
+    def totals(ws):  # type: ignore[no-untyped-def]
+        while True:
+            order_id = int(ws.receive())
+            ws.send(json.dumps({"order": order_id, "total": humanize.intcomma(order_id * 1234567)}))
+
     return app
 ''',
     "app/shop/templates/index.html": """<!doctype html>
@@ -113,14 +125,29 @@ def test_an_order_total_is_humanized(monkeypatch) -> None:  # type: ignore[no-un
     answer = create_app().test_client().get("/orders/2").get_json()
     assert answer == {"order": 2, "total": "2,469,134", "currency": "USD"}
 ''',
-    "app/tests/test_shop_through_the_stack.py": '''"""The shop through the real stack: its page, its worker."""
+    "app/tests/test_shop_through_the_stack.py": '''"""The shop through the real stack: page, worker, totals."""
 
-from tests.e2e.stack import Stack
+import json
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.e2e.stack import APP_SETTINGS, BACKENDS, ROOT, Stack, running_stack
 
 
 def test_the_shop_serves_its_page_and_reaches_its_worker(app_stack: Stack) -> None:
     assert "Prices in EUR." in app_stack.get("/").text
     assert app_stack.get("/status").json() == {"worker": {"status": "ok"}, "key_length": 12}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_shop_tells_totals_over_a_websocket(backend: str, app_images: None) -> None:
+    with (
+        running_stack(backend, (ROOT / "ws" / "compose.yaml",), start=True, **APP_SETTINGS) as stack,
+        connect(stack.url("/ws/totals").replace("http", "ws", 1), open_timeout=10) as ws,
+    ):
+        ws.send("2")
+        assert json.loads(ws.recv(timeout=10)) == {"order": 2, "total": "2,469,134"}
 ''',
     # The fork's own compose file: its worker service, and its secret for the app and the check.
     "compose.override.yaml": """services:

@@ -139,3 +139,20 @@ def test_no_route_of_the_sample_holds_a_worker_for_long(app: Flask) -> None:
     MAX_BODY_SIZE, as fast as nginx hands it over."""
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - {"boom", "boom_page"}
     assert endpoints == {"main.index", "main.home", "main.whoami", "main.echo", "static"}
+
+
+def test_with_the_stacks_websockets_the_page_has_a_live_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ws/ (flask-sock installed, WEBSOCKET_PATH set) one more route, under WEBSOCKET_PATH:
+    the page's live socket, served by the ws service, whose threads, cap and limits bound it
+    (ws/README.md); never the app's workers. The page connects to it."""
+    pytest.importorskip("flask_sock", reason="ws/ deleted: the sample has no live part")
+    monkeypatch.setenv("WEBSOCKET_PATH", "/sockets/")
+    live = create_app({"TESTING": True})
+    rules = {rule.endpoint: rule.rule for rule in live.url_map.iter_rules()}
+    assert rules["live"] == "/sockets/live"
+    page = live.test_client().get("/").text
+    # Absolute, as Werkzeug builds a WebSocket route's URL: ws:// or wss://, as the client asked.
+    assert 'data-url="ws://localhost/sockets/live"' in page
+    assert "js/live.js" in page
+    monkeypatch.delenv("WEBSOCKET_PATH")
+    assert "js/live.js" not in create_app({"TESTING": True}).test_client().get("/").text

@@ -19,9 +19,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
 
-    from . import errors, views
+    from . import errors, live, views
 
     app.register_blueprint(views.bp)
+    # The page's live part, with the stack's WebSockets (ws/).
+    live.register(app)
     # Notes need the database: with postgres/ (or any DATABASE_URL), not without.
     if stack_database.enabled():
         from . import notes

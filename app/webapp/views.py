@@ -22,7 +22,8 @@ def wsgi_server(environ: Mapping[str, object]) -> str:
 
 @bp.get("/")
 def index() -> str:
-    return render_template("index.html")
+    live = "live" in current_app.view_functions
+    return render_template("index.html", live_url=url_for("live") if live else None)
 
 
 @bp.get("/home")
