@@ -36,9 +36,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-# This process's open sockets (simple-websocket's Server objects), and which process they are.
+# This process's open sockets (simple-websocket's Server objects), each with its reader thread.
 _open: dict[Any, Tracked] = {}
 _lock = threading.Lock()
+# The process that watches for uWSGI's graceful stop (a forked worker is not it).
 _watching: int | None = None
 
 # Close code 1001: "going away", a server going down (RFC 6455, 7.4.1).

@@ -22,17 +22,16 @@ _lock = threading.Lock()
 _open = 0
 
 
-def register(app: Flask) -> bool:
-    """Add the route to `app` if the stack serves WebSockets; whether it did."""
+def register(app: Flask) -> None:
+    """Add the route to `app` if the stack serves WebSockets."""
     path = os.environ.get("WEBSOCKET_PATH")
+    if not path:
+        return
     try:
         from flask_sock import Sock
     except ImportError:
-        return False
-    if not path:
-        return False
+        return
     Sock(app).route(f"{path}live", endpoint="live")(live)
-    return True
 
 
 def live(ws: Any) -> None:
