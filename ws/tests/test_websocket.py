@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import statistics
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
@@ -211,6 +213,28 @@ def test_an_idle_socket_outlives_app_timeout_while_a_stuck_request_is_cut_at_it(
         assert ws.recv(timeout=10) == "still open"
 
 
+@pytest.mark.slow
+def test_after_an_nginx_reload_an_open_socket_lasts_until_the_old_workers_shutdown_timeout(stack: Stack) -> None:
+    rendered = stack.exec("nginx", "cat", "/tmp/nginx/conf.d/main.conf")
+    found = re.search(r"worker_shutdown_timeout (\d+)s;", rendered)
+    assert found, rendered
+    # The old worker's limit: no shorter than an app request may take.
+    shutdown_timeout = int(found[1])
+    assert shutdown_timeout > APP_TIMEOUT
+    with opened(stack) as ws:
+        started = time.monotonic()
+        stack.exec("nginx", "nginx", "-s", "reload")
+        ws.send("through the old worker")
+        assert ws.recv(timeout=10) == "through the old worker"
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=shutdown_timeout * 3)
+        # Cut by nginx, not closed by the app.
+        assert closed.value.rcvd is None
+        assert shutdown_timeout - 1 < time.monotonic() - started < shutdown_timeout * 2
+    with contextlib.ExitStack() as again:
+        echoing(stack, 1, again)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_under_app_prefix_the_routes_are_under_it_and_nowhere_else(backend: str, images: None) -> None:
     with running_stack(backend, FILES, APP_PREFIX="/myapp") as stack:
@@ -244,9 +268,20 @@ def echoing(stack: Stack, count: int, exits: contextlib.ExitStack) -> list[Clien
     return sockets
 
 
+def stopping_closes(sockets: list[ClientConnection], stop: Callable[[], object], grace: int) -> None:
+    """`stop` sends 1001 to each of `sockets` and is over before the grace period is."""
+    started = time.monotonic()
+    stopping = threading.Thread(target=stop)
+    stopping.start()
+    assert closed_codes(sockets) == [1001] * len(sockets)
+    stopping.join(2 * grace)
+    # Ended by the sockets' close, not by the server killing its workers at the grace's end.
+    assert time.monotonic() - started < grace
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_reload_and_stop_close_every_open_socket_with_1001_within_the_grace(backend: str, images: None) -> None:
+def test_reload_stop_and_down_close_every_open_socket_with_1001_within_the_grace(backend: str, images: None) -> None:
     grace = int(compose_defaults()["APP_GRACEFUL_TIMEOUT"])
     with running_stack(backend, FILES) as stack, contextlib.ExitStack() as exits:
         # make reload replaces the ws container too: its sockets are told to go away, and a new
@@ -258,13 +293,12 @@ def test_reload_and_stop_close_every_open_socket_with_1001_within_the_grace(back
         assert stack.container("ws") != before
         echoing(stack, 1, exits)
 
-        sockets = echoing(stack, 4, exits)
-        started = time.monotonic()
-        stop = threading.Thread(target=stack.compose, args=("stop", "ws"))
-        stop.start()
-        assert closed_codes(sockets) == [1001] * 4
-        stop.join(60)
-        # Ended by the sockets' close, not by the server killing its workers at the grace's end.
-        assert time.monotonic() - started < grace
+        stopping_closes(echoing(stack, 4, exits), lambda: stack.compose("stop", "ws"), grace)
         state = stack.state("ws")
         assert (state["Status"], state["ExitCode"]) == ("exited", 0)
+
+        # make down stops nginx too, which must not hold the tunnels open past the sockets' close.
+        stack.compose("up", "--no-build", "--detach", "--wait", "ws")
+        down: list[subprocess.CompletedProcess[str]] = []
+        stopping_closes(echoing(stack, 4, exits), lambda: down.append(stack.make("down")), grace)
+        assert down[0].returncode == 0, down[0].stdout + down[0].stderr
