@@ -15,19 +15,25 @@ threads end within the graceful stop instead of being killed at its end. Gunicor
 it on its SIGTERM (gunicorn/gunicorn.conf.py); a uWSGI worker, which gets no signal Python can
 take, when it sees its master's graceful stop (runtime/stack_stop.py), from a thread it runs
 while it holds sockets.
+
+Counted for Prometheus (runtime/stack_metrics.py serves them, every worker's added up): the
+sockets open now, those closed by the code that closed them, and the messages each way. A socket
+is not a request: its handshake is left out of the request metrics (stack_wsgi.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from prometheus_client import Counter, Gauge
 
 import stack_stop
 from stackctl import parse_size
@@ -46,6 +52,26 @@ _watching: int | None = None
 GOING_AWAY = 1001
 # How long the server's end of a connection waits for the app's socket to send its last frame.
 LAST_FRAME_SECONDS = 2.0
+# Close code 1006: no close frame, the connection was lost (RFC 6455, 7.1.5); never sent.
+ABNORMAL = 1006
+
+# Multiprocess (the Dockerfile's PROMETHEUS_MULTIPROC_DIR): each worker writes its own files.
+OPEN = Gauge("stack_websocket_open", "WebSockets open now", multiprocess_mode="livesum", registry=None)
+CLOSED = Counter(
+    "stack_websocket_closed",
+    "WebSockets closed, by the close code of the side that closed first",
+    ["code"],
+    registry=None,
+)
+MESSAGES = Counter("stack_websocket_messages", "Whole WebSocket messages, by direction", ["direction"], registry=None)
+for _direction in ("received", "sent"):
+    MESSAGES.labels(_direction)
+
+
+def code_label(code: int) -> str:
+    """A close code as a label: the protocol's own (1000-2999) as they are, an application's
+    (3000-4999, any the client picks) by their thousand, so clients cannot add series at will."""
+    return str(code) if code < 3000 else f"{code // 1000}xxx"
 
 
 class Tracked(threading.Thread):
@@ -55,14 +81,45 @@ class Tracked(threading.Thread):
     def __init__(self, target: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(target=target, daemon=True, **kwargs)
         self.socket = getattr(target, "__self__", None)
+        # The first close frame on the wire, either side's: the server's answer to a client's
+        # close repeats its code.
+        self.code = ABNORMAL
+        if self.socket is not None:
+            self.count(self.socket.ws)
+
+    def count(self, connection: Any) -> None:
+        """Count what crosses `connection` (the socket's wsproto connection): every frame is
+        sent and every event read through it."""
+        # simple-websocket's own dependency, there whenever a socket is (ws/requirements.in).
+        from wsproto.events import CloseConnection, Message
+
+        send, events = connection.send, connection.events
+
+        def sending(event: Any) -> bytes:
+            if isinstance(event, CloseConnection) and self.code == ABNORMAL:
+                self.code = event.code
+            elif isinstance(event, Message) and event.message_finished:
+                MESSAGES.labels("sent").inc()
+            return send(event)  # type: ignore[no-any-return]
+
+        def reading() -> Iterator[Any]:
+            for event in events():
+                if isinstance(event, Message) and event.message_finished:
+                    MESSAGES.labels("received").inc()
+                yield event
+
+        connection.send, connection.events = sending, reading
 
     def run(self) -> None:
         with _lock:
             _open[self.socket] = self
         watch_uwsgi_stop()
+        OPEN.inc()
         try:
             super().run()
         finally:
+            OPEN.dec()
+            CLOSED.labels(code_label(self.code)).inc()
             with _lock:
                 _open.pop(self.socket, None)
             # The socket is closed: wake a handler waiting in receive(), which then raises
@@ -110,6 +167,12 @@ def configure(app: Flask, environ: Mapping[str, str]) -> None:
             "thread_class": Tracked,
         },
     )
+
+
+def paths(environ: Mapping[str, str]) -> list[str]:
+    """The WebSocket routes' paths, as regexes, if the stack has them (WEBSOCKET_PATH)."""
+    path = environ.get("WEBSOCKET_PATH", "")
+    return [f"^{re.escape(path)}"] if path else []
 
 
 def is_handshake(environ: WSGIEnvironment) -> bool:

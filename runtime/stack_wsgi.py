@@ -145,11 +145,11 @@ tracing(flask_app, os.environ)
 # Dockerfile). Served from the server's master, the container's PID 1 (stackctl serve execs it),
 # not a Gunicorn worker that imports the app itself (APP_RELOAD=on), a build step or a probe:
 # Gunicorn's from a thread, uWSGI's by a daemon it runs (stackctl serve). The health checks are
-# not the app's traffic.
+# not the app's traffic, and a socket, counted as one, is not a request.
 if port := metrics_port(os.environ):
     stack_metrics.setup(
         flask_app,
-        excluded=[f"^{HEALTH_PATH}$", f"^{READY_PATH}$"],
+        excluded=[f"^{HEALTH_PATH}$", f"^{READY_PATH}$", *stack_websocket.paths(os.environ)],
         master=os.getpid() == 1,
         port=port if os.environ.get("APP_SERVER") == "gunicorn" else None,
         slots=workers(os.environ.get("APP_WORKERS", "auto")) * int(os.environ.get("APP_THREADS", "1")),

@@ -21,11 +21,11 @@ from .stack import Stack, StackFactory
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(stack: Stack) -> Samples:
-    """Every sample the app's metrics port serves, by name and labels."""
+def scrape(stack: Stack, service: str = "app") -> Samples:
+    """Every sample the metrics port of the app's image serves in `service`, by name and labels."""
     url = f"http://127.0.0.1:{compose_defaults()['APP_METRICS_PORT']}/metrics"
     program = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode())"
-    text = stack.exec("app", "python3", "-c", program)
+    text = stack.exec(service, "python3", "-c", program)
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(text)

@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.stack import BACKENDS, ROOT, Reply, Stack, running_stack, send
 from tests.e2e.test_error_pages import assert_the_stacks_page
+from tests.e2e.test_metrics import Samples, scrape
 from tests.facts import compose_defaults
 
 FILES = (ROOT / "ws" / "compose.yaml",)
@@ -199,6 +200,62 @@ def test_with_every_socket_open_a_handshake_is_nginxs_503_and_http_is_served_as_
         echoing(stack, 1, again)
     # The app's workers never saw a socket (a floor for the timer's noise on sub-millisecond times).
     assert full <= 2 * alone + 0.01, (alone, full)
+
+
+def websocket_samples(stack: Stack) -> Samples:
+    """The ws service's metrics once no socket is open (a closed one's handler may still be
+    ending): the open gauge returns to zero."""
+    deadline = time.monotonic() + 15
+    while (samples := scrape(stack, "ws")).get(
+        ("stack_websocket_open", frozenset()), 0
+    ) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert samples[("stack_websocket_open", frozenset())] == 0
+    return samples
+
+
+def counted(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def test_the_ws_services_metrics_count_open_sockets_closes_and_messages_across_workers(stack: Stack) -> None:
+    before = websocket_samples(stack)
+    with contextlib.ExitStack() as exits:
+        # Every thread of both workers: the gauge is their sum.
+        sockets = echoing(stack, SOCKETS, exits)
+        sockets[0].send(b"binary")
+        assert sockets[0].recv(timeout=10) == b"binary"
+        during = scrape(stack, "ws")
+        assert during[("stack_websocket_open", frozenset())] == SOCKETS
+        # A socket is not a request: the requests' slots stay free.
+        assert during[("flask_http_requests_in_progress", frozenset())] == 0
+        # An application's close code, in its thousand's series.
+        sockets[1].close(4321)
+    after = websocket_samples(stack)
+    assert counted(before, after, "stack_websocket_messages_total", direction="received") == SOCKETS + 1
+    assert counted(before, after, "stack_websocket_messages_total", direction="sent") == SOCKETS + 1
+    assert counted(before, after, "stack_websocket_closed_total", code="4xxx") == 1
+    assert counted(before, after, "stack_websocket_closed_total", code="1000") == SOCKETS - 1
+    assert not any(
+        name.startswith("flask_http_request_duration") and dict(labels).get("route", "").startswith("/ws/")
+        for name, labels in after
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "metrics").is_dir(), reason="the metrics feature is not there (metrics/ deleted)")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prometheus_finds_the_ws_service_and_its_open_sockets(backend: str, images: None) -> None:
+    from metrics.tests.test_prometheus import METRICS_FILES, eventually, settled, targets
+
+    with running_stack(backend, FILES + METRICS_FILES, PROMETHEUS_PORT="0") as stack:
+        jobs = eventually(lambda: targets(stack), lambda found: found.get("websocket") == "up")
+        assert jobs.get("websocket") == "up", jobs
+        with contextlib.ExitStack() as exits:
+            echoing(stack, 2, exits)
+            assert settled(stack, "sum(stack_websocket_open)", "", {"": 2}) == {"": 2}
+        assert settled(stack, "sum(stack_websocket_open)", "", {"": 0}) == {"": 0}
 
 
 @pytest.mark.slow
