@@ -6,6 +6,7 @@ the timeout that cuts a stuck HTTP request."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import re
 import statistics
@@ -247,9 +248,11 @@ def test_the_ws_services_metrics_count_open_sockets_closes_and_messages_across_w
 @pytest.mark.skipif(not (ROOT / "metrics").is_dir(), reason="the metrics feature is not there (metrics/ deleted)")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prometheus_finds_the_ws_service_and_its_open_sockets(backend: str, images: None) -> None:
-    from metrics.tests.test_prometheus import METRICS_FILES, eventually, settled, targets
+    # By name: the metrics feature may be deleted (the skip above), and with it this module.
+    prometheus = importlib.import_module("metrics.tests.test_prometheus")
+    eventually, settled, targets = prometheus.eventually, prometheus.settled, prometheus.targets
 
-    with running_stack(backend, FILES + METRICS_FILES, PROMETHEUS_PORT="0") as stack:
+    with running_stack(backend, FILES + prometheus.METRICS_FILES, PROMETHEUS_PORT="0") as stack:
         jobs = eventually(lambda: targets(stack), lambda found: found.get("websocket") == "up")
         assert jobs.get("websocket") == "up", jobs
         with contextlib.ExitStack() as exits:
