@@ -38,10 +38,10 @@ SETTINGS = {
     "IMAGE_TAG": os.environ.get("E2E_IMAGE_TAG", "e2e") + (f"-{PLATFORM.rsplit('/', 1)[-1]}" if PLATFORM else ""),
     # The stack's tests run their own app (tests/app), built in place of app/.
     "APP_DIR": "tests/app",
-    # Under emulation a healthcheck's Python can take longer than the default 3 s to start, with
-    # the session's other stacks checking themselves every second too (CI saw an app marked
-    # unhealthy that way once in 16 runs).
-    **({"HEALTHCHECK_TIMEOUT": "15"} if PLATFORM else {}),
+    # Under emulation a healthcheck's Python can take longer than the default 3 s to start, and
+    # the app longer than a minute to import itself, with the session's other stacks starting and
+    # checking themselves too (CI saw a uWSGI app ready after 71 s, marked unhealthy at 60).
+    **({"HEALTHCHECK_TIMEOUT": "15", "HEALTHCHECK_START_PERIOD": "300"} if PLATFORM else {}),
 }
 MAX_BODY_BYTES = 10 * 1024 * 1024
 T = TypeVar("T")
