@@ -5,7 +5,6 @@ nothing of it is reachable but Prometheus on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -13,6 +12,7 @@ import pytest
 import requests
 
 from stackctl import parse_size
+from tests.e2e import stack as e2e
 from tests.e2e.stack import ROOT, Stack, StackFactory, assert_unprivileged, revision
 
 # Targets are scraped every 5 s (metrics/prometheus.yml): counts settle within a few scrapes.
@@ -41,10 +41,8 @@ def settled(stack: Stack, expression: str, label: str, expected: Mapping[str, fl
 
 
 def eventually(get: Callable[[], T], done: Callable[[T], bool]) -> T:
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while not done(found := get()) and time.monotonic() < deadline:
-        time.sleep(1)
-    return found
+    """What `get` returns once `done` with it, or its last value after SETTLE_SECONDS."""
+    return e2e.eventually(get, done, SETTLE_SECONDS, 1)
 
 
 def targets(stack: Stack) -> dict[str, str]:

@@ -72,6 +72,15 @@ def free_port() -> int:
     raise StackError(f"no free port from {first} to {first + PORTS_PER_WORKER - 1}")
 
 
+def eventually(get: Callable[[], T], done: Callable[[T], bool], seconds: float, interval: float) -> T:
+    """What `get` returns once `done` with it, or its last value after `seconds`, asked every
+    `interval` seconds."""
+    deadline = time.monotonic() + seconds
+    while not done(found := get()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return found
+
+
 def once_per_session(name: str, tmp_path_factory: pytest.TempPathFactory, work: Callable[[], T]) -> T:
     """What `work` returns (JSON), done by one process for the whole test session: under
     pytest-xdist the first worker to ask does it while the others wait, then they read it."""
@@ -251,10 +260,7 @@ class Site:
 
     def wait_for(self, path: str, seconds: float) -> requests.Response:
         """Poll `path` until it answers 200 or `seconds` pass; the last response either way."""
-        deadline = time.monotonic() + seconds
-        while (response := self.get(path)).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return response
+        return eventually(lambda: self.get(path), lambda response: response.status_code == 200, seconds, 0.5)
 
     def url(self, path: str) -> str:
         return self.base_url + path

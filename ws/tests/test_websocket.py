@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.stack import BACKENDS, ROOT, Reply, Stack, running_stack, send
+from tests.e2e.stack import BACKENDS, ROOT, Reply, Stack, eventually, running_stack, send
 from tests.e2e.test_error_pages import assert_the_stacks_page
 from tests.e2e.test_metrics import Samples, scrape
 from tests.facts import compose_defaults
@@ -203,15 +203,15 @@ def test_with_every_socket_open_a_handshake_is_nginxs_503_and_http_is_served_as_
     assert full <= 2 * alone + 0.01, (alone, full)
 
 
+# The ws service's open sockets, as its metrics name them (runtime/stack_websocket.py).
+OPEN = ("stack_websocket_open", frozenset[tuple[str, str]]())
+
+
 def websocket_samples(stack: Stack) -> Samples:
     """The ws service's metrics once no socket is open (a closed one's handler may still be
     ending): the open gauge returns to zero."""
-    deadline = time.monotonic() + 15
-    while (samples := scrape(stack, "ws")).get(
-        ("stack_websocket_open", frozenset()), 0
-    ) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert samples[("stack_websocket_open", frozenset())] == 0
+    samples = eventually(lambda: scrape(stack, "ws"), lambda found: found[OPEN] == 0, 15, 0.2)
+    assert samples[OPEN] == 0
     return samples
 
 
@@ -228,7 +228,7 @@ def test_the_ws_services_metrics_count_open_sockets_closes_and_messages_across_w
         sockets[0].send(b"binary")
         assert sockets[0].recv(timeout=10) == b"binary"
         during = scrape(stack, "ws")
-        assert during[("stack_websocket_open", frozenset())] == SOCKETS
+        assert during[OPEN] == SOCKETS
         # A socket is not a request: the requests' slots stay free.
         assert during[("flask_http_requests_in_progress", frozenset())] == 0
         # An application's close code, in its thousand's series.
@@ -250,10 +250,10 @@ def test_the_ws_services_metrics_count_open_sockets_closes_and_messages_across_w
 def test_prometheus_finds_the_ws_service_and_its_open_sockets(backend: str, images: None) -> None:
     # By name: the metrics feature may be deleted (the skip above), and with it this module.
     prometheus = importlib.import_module("metrics.tests.test_prometheus")
-    eventually, settled, targets = prometheus.eventually, prometheus.settled, prometheus.targets
+    settled, targets = prometheus.settled, prometheus.targets
 
     with running_stack(backend, FILES + prometheus.METRICS_FILES, PROMETHEUS_PORT="0") as stack:
-        jobs = eventually(lambda: targets(stack), lambda found: found.get("websocket") == "up")
+        jobs = prometheus.eventually(lambda: targets(stack), lambda found: found.get("websocket") == "up")
         assert jobs.get("websocket") == "up", jobs
         with contextlib.ExitStack() as exits:
             echoing(stack, 2, exits)
