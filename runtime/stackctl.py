@@ -527,8 +527,12 @@ def health(environ: Mapping[str, str], *, ready: bool = False) -> str | None:
     `ready`, /readyz: its database answers too).
 
     Its own socket, not the public one: healthy means this server answers, whichever container
-    the public path points at during a replacement.
+    the public path points at during a replacement. But only once it has published that socket
+    (its server's start hook, a moment after it answers): until then nginx cannot reach it, and
+    `up --wait` must not return.
     """
+    if not PUBLISHED_MARK.exists():
+        return "its socket is not published yet"
     server = environ.get("APP_SERVER", "")
     path = environ.get("APP_PREFIX", "") + (READY_PATH if ready else HEALTH_PATH)
     request = uwsgi_packet(path) if server == "uwsgi" else f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode()

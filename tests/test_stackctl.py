@@ -236,6 +236,15 @@ def test_a_container_publishes_its_socket_once_unless_asked_again(socket_dir: Pa
     assert [path.name for path in socket_dir.iterdir() if path.name.endswith(".tmp")] == []
 
 
+def test_a_container_is_not_healthy_before_it_publishes_its_socket(socket_dir: Path) -> None:
+    # Answering on its own socket is not enough: nginx connects through the public path.
+    environ = {"APP_SERVER": "gunicorn", "APP_SOCKET": str(socket_dir / "app.sock")}
+    assert stackctl.health(environ) == "its socket is not published yet"
+    stackctl.publish()
+    with pytest.raises(OSError):  # published, so it goes on to ask the server, which is not there
+        stackctl.health(environ)
+
+
 def test_the_listen_queue_is_read_as_ss_reads_it(socket_dir: Path) -> None:
     path = stackctl.own_socket()
     assert stackctl.queued_connections(path) is None
