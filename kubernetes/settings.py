@@ -3,6 +3,9 @@ setting stackctl checks (kustomize cannot run this: the file is committed, and
 kubernetes/tests/test_kubernetes.py fails when it is stale). The overlays and the ingress
 component change what differs in a cluster (the backend, the trusted proxies).
 
+An optional feature with a kustomize component (FEATURE/kubernetes/) gets its own
+FEATURE/kubernetes/settings.env the same way: what its compose.yaml gives the config check.
+
     python3 kubernetes/settings.py        (make k8s-settings)
 """
 
@@ -13,8 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "runtime")]
 
 import stackctl  # noqa: E402
-from tests.facts import compose_defaults  # noqa: E402
+from tests.facts import compose_defaults, feature_settings  # noqa: E402
 
-defaults = compose_defaults()
-lines = [f"{name}={defaults[name]}" for name in sorted(stackctl.RULES)]
-(ROOT / "kubernetes" / "base" / "settings.env").write_text("\n".join(lines) + "\n")
+
+def files() -> dict[Path, dict[str, str]]:
+    """Each settings file, and what it holds."""
+    defaults = compose_defaults()
+    found = {ROOT / "kubernetes" / "base" / "settings.env": {name: defaults[name] for name in stackctl.RULES}}
+    for folder in sorted(path.parent for path in ROOT.glob("*/kubernetes")):
+        found[folder / "kubernetes" / "settings.env"] = feature_settings(folder.name)
+    return found
+
+
+def text(settings: dict[str, str]) -> str:
+    return "".join(f"{name}={settings[name]}\n" for name in sorted(settings))
+
+
+if __name__ == "__main__":
+    for path, settings in files().items():
+        path.write_text(text(settings))

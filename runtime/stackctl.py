@@ -360,12 +360,13 @@ def public_socket(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def own_socket(environ: Mapping[str, str] = os.environ) -> Path:
-    """This container's own socket, beside the public one and named after the hostname.
+    """This container's own socket, beside the public one and named after it and the hostname.
 
-    Two containers can then listen side by side while one replaces the other (make reload);
-    `docker exec` and the healthcheck, which do not see the server's environment, find it too.
+    Two containers can then listen side by side while one replaces the other (make reload), and
+    two servers of one Pod, which share its hostname, each on its own (app, ws).
     """
-    return public_socket(environ).with_name(f"app-{socket.gethostname()}.sock")
+    public = public_socket(environ)
+    return public.with_name(f"{public.stem}-{socket.gethostname()}.sock")
 
 
 def header_fields(environ: Mapping[str, str] = os.environ) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,3 +21,10 @@ def dockerfile(name: str) -> str:
 def compose_defaults(file: str = "compose.yaml") -> dict[str, str]:
     """Every ${NAME:-default} in a compose file (compose.yaml, the owner), as {NAME: default}."""
     return dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / file).read_text()))
+
+
+def feature_settings(feature: str) -> dict[str, str]:
+    """An optional feature's settings: what its compose.yaml gives the config check (stackctl
+    check, with the feature's own rules), each ${NAME:-default} as its default."""
+    environment = yaml.safe_load((ROOT / feature / "compose.yaml").read_text())["services"]["config"]["environment"]
+    return {name: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)) for name, value in environment.items()}

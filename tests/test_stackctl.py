@@ -187,6 +187,9 @@ def test_parse_size_rejects_what_the_check_refuses(text: str) -> None:
 def test_each_container_listens_on_its_own_socket_beside_the_public_one() -> None:
     environ = {"APP_SOCKET": "/run/app/app.sock"}
     assert stackctl.own_socket(environ) == Path(f"/run/app/app-{socket.gethostname()}.sock")
+    # Another server of the same host (one Pod's containers share its hostname): another name.
+    environ = {"APP_SOCKET": "/run/app/ws.sock"}
+    assert stackctl.own_socket(environ) == Path(f"/run/app/ws-{socket.gethostname()}.sock")
 
 
 def test_uwsgi_gets_what_its_ini_file_cannot_compute(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,7 +244,7 @@ def test_a_container_is_not_healthy_before_it_publishes_its_socket(socket_dir: P
     environ = {"APP_SERVER": "gunicorn", "APP_SOCKET": str(socket_dir / "app.sock")}
     assert stackctl.health(environ) == "its socket is not published yet"
     stackctl.publish()
-    with pytest.raises(OSError):  # published, so it goes on to ask the server, which is not there
+    with pytest.raises(FileNotFoundError):  # published, so it asks the server, which is not there
         stackctl.health(environ)
 
 

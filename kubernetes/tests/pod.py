@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,8 +31,10 @@ def rendered(overlay: str, *options: str) -> tuple[dict[str, Any], ...]:
     kubectl), with these options. Shared: callers copy what they change."""
     kubectl = Path(sys.executable).parent / "kubectl"
     result = subprocess.run(
-        [kubectl, "kustomize", *options, KUBERNETES / overlay], capture_output=True, text=True, check=True, timeout=60
+        [kubectl, "kustomize", *options, KUBERNETES / overlay], capture_output=True, text=True, timeout=60
     )
+    if result.returncode:
+        raise StackError(f"kubectl kustomize {overlay} failed:\n{result.stderr}")
     return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
 
 
@@ -66,9 +69,16 @@ def load_images(images: set[str]) -> dict[str, str]:
 
 
 def for_podman(
-    deployment: dict[str, Any], name: str, images: dict[str, str], port: int, restart: str = "OnFailure"
+    deployment: dict[str, Any],
+    name: str,
+    images: dict[str, str],
+    port: int,
+    restart: str,
+    config_maps: dict[str, dict[str, str]],
+    files: Path,
 ) -> dict[str, Any]:
-    """The rendered Deployment, changed where podman 4.3 differs from a cluster."""
+    """The rendered Deployment, changed where podman 4.3 differs from a cluster. `config_maps`:
+    each ConfigMap's data by name; `files` holds their keys as files, in a folder each."""
     deployment = json.loads(json.dumps(deployment))
     deployment["metadata"]["name"] = name
     # One Pod: there is no Service here to spread requests over replicas.
@@ -82,9 +92,33 @@ def for_podman(
     volumes = {volume["name"]: f"{name}-{volume['name']}" for volume in spec["volumes"]}
     for volume in spec["volumes"]:
         volume["name"] = volumes[volume["name"]]
+    sources = {volume["name"]: volume for volume in spec["volumes"] if "configMap" in volume}
     for container in spec["containers"] + spec["initContainers"]:
         for mount in container.get("volumeMounts", []):
             mount["name"] = volumes[mount["name"]]
+        # podman 4.3 mounts a ConfigMap key chosen by subPath as an empty directory: the file
+        # itself, written out where the containers' users can read it, instead.
+        for mount in container.get("volumeMounts", []):
+            source = sources.get(mount["name"])
+            if source is not None and "subPath" in mount:
+                path = files / source["configMap"]["name"] / mount.pop("subPath")
+                volume = f"{mount['name']}-{len(spec['volumes'])}"
+                spec["volumes"].append({"name": volume, "hostPath": {"path": str(path), "type": "File"}})
+                mount.update(name=volume, readOnly=True)
+        # podman 4.3 lets envFrom override env, the reverse of Kubernetes: the ConfigMaps'
+        # values spelled out, the container's own env after them, which then wins.
+        spelled = [
+            {"name": key, "value": value}
+            for source in container.pop("envFrom", [])
+            for key, value in config_maps[source["configMapRef"]["name"]].items()
+        ]
+        for entry in container.get("env", []):
+            reference = entry.get("valueFrom", {}).get("configMapKeyRef")
+            if reference:
+                entry = {"name": entry["name"], "value": config_maps[reference["name"]][reference["key"]]}
+            spelled.append(entry)
+        if spelled:
+            container["env"] = spelled
         # The images the suite built, under the names podman gave them.
         repository, _, _ = container["image"].partition(":")
         container["image"] = images[f"{repository}:{SETTINGS['IMAGE_TAG']}"]
@@ -102,40 +136,52 @@ class Pod(Site):
     """One backend's Deployment under podman, up until `down`."""
 
     def __init__(
-        self, backend: str, images: dict[str, str], directory: Path, restart: str = "OnFailure", **settings: str
+        self,
+        backend: str,
+        images: dict[str, str],
+        directory: Path,
+        restart: str = "OnFailure",
+        overlay: Path | None = None,
+        **settings: str,
     ) -> None:
         super().__init__(backend)
+        # The backend's overlay, or another kustomization (one adding a feature's component).
+        self.overlay = str(overlay or backend)
         self.restart = restart
         self.name = f"fns-pod-{backend}-{uuid.uuid4().hex[:8]}"
         self.log_title = f"podman logs ({self.pod})"
         self.images = images
         self.directory = directory
         self.settings = settings
+        # Outside pytest's own temporary folders, which only root may enter.
+        self.files = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        self.files.chmod(0o755)
 
     @property
     def pod(self) -> str:
         return f"{self.name}-pod-0"
 
     def up(self) -> None:
-        documents = rendered(self.backend)
-        (config_map,) = (d for d in documents if d["kind"] == "ConfigMap")
+        documents = rendered(self.overlay)
         (deployment,) = (d for d in documents if d["kind"] == "Deployment")
         port = free_port()
-        config_map = {**config_map, "data": {**config_map["data"], **self.settings}}
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "configmap.yaml").write_text(yaml.safe_dump(config_map))
-        (self.directory / "deployment.yaml").write_text(
-            yaml.safe_dump(for_podman(deployment, self.name, self.images, port, self.restart))
-        )
-        played = podman(
-            "kube",
-            "play",
-            "--configmap",
-            str(self.directory / "configmap.yaml"),
-            str(self.directory / "deployment.yaml"),
-            check=False,
-            timeout=300,
-        )
+        config_maps: dict[str, dict[str, str]] = {}
+        options = []
+        for config_map in (d for d in documents if d["kind"] == "ConfigMap"):
+            name = config_map["metadata"]["name"]
+            if name.startswith("stack-settings-"):
+                config_map = {**config_map, "data": {**config_map["data"], **self.settings}}
+            config_maps[name] = config_map["data"]
+            path = self.directory / f"{name}.yaml"
+            path.write_text(yaml.safe_dump(config_map))
+            options += ["--configmap", str(path)]
+            (self.files / name).mkdir(mode=0o755)
+            for key, value in config_map["data"].items():
+                (self.files / name / key).write_text(value)
+        played_deployment = for_podman(deployment, self.name, self.images, port, self.restart, config_maps, self.files)
+        (self.directory / "deployment.yaml").write_text(yaml.safe_dump(played_deployment))
+        played = podman("kube", "play", *options, str(self.directory / "deployment.yaml"), check=False, timeout=300)
         if played.returncode:
             raise StackError(f"podman kube play failed:\n{played.stderr}\n{self.logs()}")
         self.base_url = f"http://127.0.0.1:{port}"
@@ -174,12 +220,13 @@ class Pod(Site):
         volumes = podman("volume", "ls", "--quiet", "--filter", f"name={self.name}-", check=False).stdout.split()
         if volumes:
             podman("volume", "rm", "--force", *volumes, check=False)
+        shutil.rmtree(self.files, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def running_pod(backend: str, images: dict[str, str], directory: Path) -> Iterator[Pod]:
+def running_pod(backend: str, images: dict[str, str], directory: Path, overlay: Path | None = None) -> Iterator[Pod]:
     """A Pod, up, always removed; a failure inside carries its containers' logs."""
-    pod = Pod(backend, images, directory)
+    pod = Pod(backend, images, directory, overlay=overlay)
     try:
         pod.up()
         yield pod

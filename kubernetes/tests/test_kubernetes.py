@@ -6,6 +6,7 @@ compose.yaml."""
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -269,3 +270,14 @@ def test_the_database_comes_from_a_secret_as_a_file_and_is_the_one_egress_beside
     assert all(rule.get("to") for rule in egress), egress
     assert [sorted(port["port"] for port in rule["ports"]) for rule in egress] == [[53, 53], [5432]]
     assert "DATABASE_PASSWORD" not in {key for d in documents if d["kind"] == "ConfigMap" for key in d["data"]}
+
+
+def test_every_settings_file_is_what_make_k8s_settings_writes() -> None:
+    # kubernetes/settings.py by name: `kubernetes` here is this folder, not the client library.
+    spec = importlib.util.spec_from_file_location("k8s_settings", ROOT / "kubernetes" / "settings.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path, values in module.files().items():
+        assert path.read_text() == module.text(values), f"{path.relative_to(ROOT)} is stale: make k8s-settings"
