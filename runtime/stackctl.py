@@ -74,6 +74,14 @@ def uwsgi_packet_bound(buffer: int, buffers: int, headers: int) -> int:
 Check = Callable[[str], str | None]
 
 
+def tasks_needed(count: int, threads: int) -> int:
+    """The tasks a server of `count` workers of `threads` threads takes in its container's pids
+    cgroup (APP_PIDS_LIMIT): a worker has its threads, the main one and one of the server's; the
+    master and healthchecks need a few more. Past the limit a worker cannot start its threads,
+    and it fails at boot or on its first request."""
+    return count * (threads + 2) + 8
+
+
 def whole(low: int, high: int) -> Check:
     def check(value: str) -> str | None:
         if re.fullmatch(r"\d+", value) and low <= int(value) <= high:
@@ -323,12 +331,8 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"{environ['REQUEST_HEADERS_MAX']} let through request heads that uWSGI cannot take "
             f"(up to {bound} bytes as uwsgi variables, over its {UWSGI_PACKET_MAX}): lower one of them"
         )
-    # Every thread is a task in the container's pids cgroup: a worker has its threads, the main
-    # one and one of the server's; the master and healthchecks need a few more. Past the limit
-    # a worker cannot start its threads, and it fails at boot or on its first request.
     count, threads = workers(environ["APP_WORKERS"]), int(environ["APP_THREADS"])
-    needed = count * (threads + 2) + 8
-    if needed > int(environ["APP_PIDS_LIMIT"]):
+    if (needed := tasks_needed(count, threads)) > int(environ["APP_PIDS_LIMIT"]):
         found.append(
             f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for {count} workers x {threads} threads "
             f"(needs at least {needed})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from stackctl import rule_problems, size, whole
+from stackctl import rule_problems, size, tasks_needed, whole
 
 # An origin as a browser sends it (RFC 6454, 6.1): scheme, host and a port if not the scheme's
 # own, lower case, nothing after.
@@ -46,4 +46,13 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             f"WEBSOCKET_PING_INTERVAL={environ['WEBSOCKET_PING_INTERVAL']} must be below WEBSOCKET_IDLE_TIMEOUT="
             f"{environ['WEBSOCKET_IDLE_TIMEOUT']}: nginx would close an idle socket before its ping"
         )
+    if not found and environ.get("APP_PIDS_LIMIT", "").isdigit():
+        # The ws service runs under the app's pids limit (it extends the app service).
+        needed = tasks_needed(int(environ["WEBSOCKET_WORKERS"]), int(environ["WEBSOCKET_THREADS"]))
+        if needed > int(environ["APP_PIDS_LIMIT"]):
+            found.append(
+                f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for the ws service's "
+                f"WEBSOCKET_WORKERS={environ['WEBSOCKET_WORKERS']} x WEBSOCKET_THREADS="
+                f"{environ['WEBSOCKET_THREADS']} (needs at least {needed})"
+            )
     return found

@@ -15,6 +15,7 @@ WEBSOCKET = {
 
 def test_the_defaults_pass() -> None:
     assert problems(WEBSOCKET) == []
+    assert problems({**WEBSOCKET, "APP_PIDS_LIMIT": compose_defaults()["APP_PIDS_LIMIT"]}) == []
 
 
 @pytest.mark.parametrize("value", ["*", "https://app.example.com", "http://localhost:8080, https://[::1]:8443"])
@@ -35,6 +36,11 @@ def test_origins_listed_or_any_pass(value: str) -> None:
         ({"WEBSOCKET_ORIGINS": "https://app.example.com/"}, "'https://app.example.com/' is not one"),
         ({"WEBSOCKET_ORIGINS": "https://App.example.com"}, "is not one"),
         ({"WEBSOCKET_ORIGINS": "https://a.example.com,*"}, "'*' is not one"),
+        (
+            {"WEBSOCKET_THREADS": "200", "APP_PIDS_LIMIT": "256"},
+            "APP_PIDS_LIMIT=256 is too low for the ws service's WEBSOCKET_WORKERS=2 x WEBSOCKET_THREADS=200 "
+            "(needs at least 412)",
+        ),
     ],
 )
 def test_a_bad_setting_is_named(changed: dict[str, str], says: str) -> None:
