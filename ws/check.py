@@ -34,6 +34,12 @@ RULES = {
 }
 
 
+def ws_tasks_needed(workers: int, threads: int) -> int:
+    """The tasks the ws service takes with every socket open: each holds two threads, the
+    server's, in its handler, and simple-websocket's reader."""
+    return tasks_needed(workers, 2 * threads)
+
+
 def problems(environ: Mapping[str, str]) -> list[str]:
     """One message per bad setting."""
     found = rule_problems(RULES, environ)
@@ -48,7 +54,7 @@ def problems(environ: Mapping[str, str]) -> list[str]:
         )
     if not found and environ.get("APP_PIDS_LIMIT", "").isdigit():
         # The ws service runs under the app's pids limit (it extends the app service).
-        needed = tasks_needed(int(environ["WEBSOCKET_WORKERS"]), int(environ["WEBSOCKET_THREADS"]))
+        needed = ws_tasks_needed(int(environ["WEBSOCKET_WORKERS"]), int(environ["WEBSOCKET_THREADS"]))
         if needed > int(environ["APP_PIDS_LIMIT"]):
             found.append(
                 f"APP_PIDS_LIMIT={environ['APP_PIDS_LIMIT']} is too low for the ws service's "

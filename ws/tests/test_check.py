@@ -39,7 +39,7 @@ def test_origins_listed_or_any_pass(value: str) -> None:
         (
             {"WEBSOCKET_THREADS": "200", "APP_PIDS_LIMIT": "256"},
             "APP_PIDS_LIMIT=256 is too low for the ws service's WEBSOCKET_WORKERS=2 x WEBSOCKET_THREADS=200 "
-            "(needs at least 412)",
+            "(needs at least 812)",
         ),
     ],
 )
