@@ -1,5 +1,6 @@
 """The sample's page in a real browser (Debian's headless Chromium), through the stack on both
-backends: its assets load from nginx, its script asks the app. A fork replaces it with its own."""
+backends: its assets load from nginx, its script asks the app, and with ws/ its live part talks
+to the app over a WebSocket. A fork replaces it with its own."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.stack import ROOT, Stack, unavailable
+from tests.e2e.stack import APP_SETTINGS, BACKENDS, ROOT, Stack, running_stack, unavailable
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -81,3 +82,30 @@ def test_page_loads_its_assets_and_shows_which_server_answered(app_stack: Stack,
     assert browser.execute_script("return getComputedStyle(document.querySelector('main')).maxWidth") == "640px"
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+
+
+@pytest.mark.skipif(not (ROOT / "ws").is_dir(), reason="the WebSockets feature is not there (ws/ deleted)")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_live_part_talks_to_the_app_over_a_websocket(
+    backend: str, app_images: None, browser: webdriver.Chrome
+) -> None:
+    with running_stack(
+        backend, (ROOT / "ws" / "compose.yaml",), APP_DIR=APP_SETTINGS["APP_DIR"], IMAGE_TAG=APP_SETTINGS["IMAGE_TAG"]
+    ) as stack:
+        browser.get(stack.url("/"))
+        live = browser.find_element(By.ID, "live")
+        heard = browser.find_element(By.ID, "heard")
+        try:
+            # The page says hello once its socket opens; the answer comes from the ws service.
+            WebDriverWait(browser, 15).until(lambda _: live.get_attribute("data-state") == "open")
+            assert heard.text == f'{backend} heard "hello" (1 open on its worker).'
+            browser.find_element(By.NAME, "text").send_keys("from the browser")
+            browser.find_element(By.CSS_SELECTOR, "#say button").click()
+            WebDriverWait(browser, 15).until(lambda _: "from the browser" in heard.text)
+        finally:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(SCREENSHOTS / f"live-{backend}.png"))
+        assert heard.text == f'{backend} heard "from the browser" (1 open on its worker).'
+        assert live.get_attribute("data-state") == "open"
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
