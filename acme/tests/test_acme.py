@@ -13,7 +13,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from tests.e2e.stack import (
     revision,
     running_stack,
 )
+from tests.e2e.stack import eventually as poll
 
 ACME_FILES = (ROOT / "acme" / "compose.yaml", ROOT / "acme" / "compose.pebble.yaml")
 # The name certified: Pebble's DNS answers every name with nginx's address (acme/pebble-start).
@@ -132,11 +133,9 @@ def served_certificate(port: int, root: Path) -> dict[str, Any]:
         return tls.getpeercert()  # type: ignore[return-value]
 
 
-def eventually(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.5)
+def eventually(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Until `condition` holds, asked every half second; failing with `what` after `seconds`."""
+    assert poll(condition, bool, seconds, 0.5), what
 
 
 def handed_over(stack: Stack) -> int:

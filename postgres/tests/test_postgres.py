@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.load import figure
 from tests.e2e.stack import BACKENDS, ROOT, Stack, assert_unprivileged, running_stack
+from tests.e2e.stack import eventually as poll
 
 FILES = (ROOT / "postgres" / "compose.yaml",)
 WORKERS = 3
@@ -88,12 +89,12 @@ def test_recycled_and_killed_workers_leave_no_session_behind(database: Stack) ->
         session(database, str(number))
     # The sessions of exited workers end with them (the kernel closes a killed one's socket): what
     # is left is the live processes', one each at most (APP_THREADS=1).
-    deadline = time.monotonic() + 15
-    while True:
-        held, live = holders(database), database.worker_pids() | {1}
-        if set(held.values()) <= live or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    held, live = poll(
+        lambda: (holders(database), database.worker_pids() | {1}),
+        lambda found: set(found[0].values()) <= found[1],
+        15,
+        0.5,
+    )
     assert set(held.values()) <= live, f"sessions {held} held by processes not among {live}"
     assert len(held) == len(set(held.values())), held
 
@@ -122,9 +123,7 @@ def writing(stack: Stack, tag: str, stop: threading.Event, done: list[Write]) ->
 
 def wait_until(condition: Callable[[], bool], seconds: float) -> None:
     """Until `condition` holds, for at most `seconds`: what it waited for is asserted after."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    poll(condition, bool, seconds, 0.1)
 
 
 def test_an_outage_is_a_fast_503_and_loses_no_accepted_write(database: Stack) -> None:

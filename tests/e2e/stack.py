@@ -377,12 +377,8 @@ class Stack(Site):
         nginx writes its access log up to a second after the request (buffer, flush:
         nginx/templates/app.conf.template), so a test looking for a line must wait for it.
         """
-        deadline = time.monotonic() + 5
-        while True:
-            found = [line for line in self.messages(service) if wanted(line)]
-            if len(found) >= at_least or time.monotonic() > deadline:
-                return found
-            time.sleep(0.2)
+        lines = functools.partial(self.messages, service)
+        return eventually(lambda: list(filter(wanted, lines())), lambda found: len(found) >= at_least, 5, 0.2)
 
     def logged_json(
         self, service: str, wanted: Callable[[dict[str, Any]], bool], at_least: int = 1
@@ -405,13 +401,14 @@ class Stack(Site):
         """PIDs of the app server's live workers (the children of its master, PID 1), once they are
         as many as it runs (APP_WORKERS): a worker exited and not yet replaced (APP_MAX_REQUESTS
         recycles them) is waited for, never counted out."""
-        deadline = time.monotonic() + seconds
-        while True:
-            expected, *pids = (int(line) for line in self.probe("app", "workers").split())
-            if len(pids) == expected or time.monotonic() > deadline:
-                assert len(pids) == expected, f"{expected} workers expected, {sorted(pids)} live"
-                return set(pids)
-            time.sleep(0.2)
+
+        def live() -> list[int]:
+            """How many workers there should be, then each live one's PID."""
+            return [int(line) for line in self.probe("app", "workers").split()]
+
+        expected, *pids = eventually(live, lambda found: len(found) - 1 == found[0], seconds, 0.2)
+        assert len(pids) == expected, f"{expected} workers expected, {sorted(pids)} live"
+        return set(pids)
 
     def whoami(self, count: int) -> set[int]:
         """Send /api/whoami `count` times, each answered 200; the PIDs of the workers that answered."""
@@ -431,13 +428,13 @@ class Stack(Site):
     def wait_for_replacement(self, before: set[int], gone: int | None = None, seconds: float = 15) -> set[int]:
         """The worker PIDs once all of them run again without `gone` (or without any one of
         `before`). Others of `before` may have been recycled meanwhile: that is not waited for."""
-        deadline = time.monotonic() + seconds
-        while True:
-            replaced = self.worker_pids(seconds)
-            if gone not in replaced if gone else replaced != before:
-                return replaced
-            assert time.monotonic() < deadline, f"{sorted(before)} -> {sorted(replaced)}, {gone=}"
-            time.sleep(0.2)
+
+        def done(pids: set[int]) -> bool:
+            return gone not in pids if gone else pids != before
+
+        replaced = eventually(lambda: self.worker_pids(seconds), done, seconds, 0.2)
+        assert done(replaced), f"{sorted(before)} -> {sorted(replaced)}, {gone=}"
+        return replaced
 
     def host_pid(self, service: str) -> int:
         """The host's PID of the service's PID 1, to signal it as the kernel would, not as Docker."""
