@@ -7,5 +7,5 @@ k8s-test: prereqs $(VENV)/.installed ## Kubernetes: render, validate and check t
 	$(with_base) E2E_REQUIRED=podman $(PYTEST_PARALLEL) kubernetes/tests $(PYTEST_ARGS)
 
 .PHONY: k8s-settings
-k8s-settings: ## Write kubernetes/base/settings.env from compose.yaml's defaults (make k8s-test fails when it is stale)
+k8s-settings: ## Write kubernetes/base/settings.env from compose.yaml's defaults, and each feature component's (make k8s-test fails when one is stale)
 	$(PYTHON) kubernetes/settings.py

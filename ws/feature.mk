@@ -5,7 +5,7 @@ COMPOSE_COMBINATIONS += compose.yaml+ws/compose.yaml compose.yaml+compose.tls.ya
 BENCH_WEBSOCKET_ARGS ?=
 
 .PHONY: bench-websocket
-bench-websocket: prereqs $(VENV)/.installed ## WebSockets: sockets held, echo round trips/s and CPU per message, both servers (about 3 min); writes ws/bench/
+bench-websocket: prereqs $(VENV)/.installed ## WebSockets: sockets held, echo round trips/s and CPU per message, both servers (about 1 min, images built); writes ws/bench/
 	$(with_base) $(VENV)/bin/python ws/bench/websocket.py $(BENCH_WEBSOCKET_ARGS)
 
 # make bench measures the sockets too, first.
