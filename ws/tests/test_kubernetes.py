@@ -16,9 +16,11 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from websockets.sync.client import connect
 
 import stackctl
+from tests.checkov import accepted, failing, installed
 from tests.e2e.stack import BACKENDS, ROOT, eventually
 from tests.facts import feature_settings
 from ws.check import RULES, problems
@@ -34,14 +36,15 @@ def kubernetes_tests(name: str) -> ModuleType:
     return importlib.import_module(f"kubernetes.tests.{name}")
 
 
-def overlay(backend: str, directory: Path, *settings: str) -> Path:
-    """A kustomization of DIRECTORY: the backend's overlay with this component, and `settings`
-    (NAME=value) merged, as a team's own overlay would add it."""
+def overlay(backend: str, directory: Path, *settings: str, components: tuple[str, ...] = ()) -> Path:
+    """A kustomization of DIRECTORY: the backend's overlay with `components` (folders of the
+    project) and this one, and `settings` (NAME=value) merged, as a team's own overlay would."""
     directory.mkdir(parents=True, exist_ok=True)
     root = os.path.relpath(ROOT, directory)
     merged = f"configMapGenerator:\n  - name: stack-settings\n    behavior: merge\n    literals: {list(settings)}\n"
+    listed = ", ".join(f"{root}/{component}" for component in (*components, "ws"))
     (directory / "kustomization.yaml").write_text(
-        f"resources: [{root}/kubernetes/{backend}]\ncomponents: [{root}/ws]\n" + (merged if settings else "")
+        f"resources: [{root}/kubernetes/{backend}]\ncomponents: [{listed}]\n" + (merged if settings else "")
     )
     return directory
 
@@ -126,6 +129,22 @@ def test_the_ingress_never_cuts_a_tunnel_first_and_the_metrics_port_is_let_in(ba
     rules = found["NetworkPolicy"]["spec"]["ingress"]
     (metrics_rule,) = (rule for rule in rules if {"port": "metrics", "protocol": "TCP"} in rule["ports"])
     assert {"port": ws_port["name"], "protocol": "TCP"} in metrics_rule["ports"]
+
+
+@pytest.mark.slow
+def test_checkovs_findings_are_the_ones_the_kubernetes_and_ws_readmes_accept(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    scanned = tmp_path / "manifests"
+    scanned.mkdir()
+    for backend in BACKENDS:
+        # As kubernetes/tests/test_checkov.py scans the base: with the database component too.
+        kustomization = overlay(backend, tmp_path / backend, components=("kubernetes/database",))
+        documents = kubernetes_tests("pod").rendered(str(kustomization))
+        (scanned / f"{backend}.yaml").write_text(yaml.safe_dump_all(documents))
+    found = failing(installed(tmp_path_factory), "kubernetes", scanned)
+    readmes = accepted(ROOT / "kubernetes" / "README.md", "CKV_K8S") | accepted(ROOT / "ws" / "README.md", "CKV_K8S")
+    assert set(found) == readmes, found
 
 
 @pytest.fixture(scope="session")
