@@ -182,13 +182,15 @@ def test_a_good_raw_handshake_is_switched(stack: Stack) -> None:
 
 
 def request_seconds(stack: Stack, count: int = 20) -> float:
-    """The median time of `count` plain HTTP requests to the app."""
+    """The lower quartile of the times of `count` plain HTTP requests to the app: what a request
+    takes when nothing else on the machine is in its way. The suite's other tests load the
+    machine in bursts, which move the median; a starved app (every worker taken) slows them all."""
     times = []
     for _ in range(count):
         started = time.monotonic()
         assert stack.get("/api/whoami").status_code == 200
         times.append(time.monotonic() - started)
-    return statistics.median(times)
+    return statistics.quantiles(times, n=4)[0]
 
 
 def test_with_every_socket_open_a_handshake_is_nginxs_503_and_http_is_served_as_before(stack: Stack) -> None:
