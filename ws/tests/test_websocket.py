@@ -23,7 +23,6 @@ from tests.e2e.stack import BACKENDS, ROOT, Reply, Stack, eventually, running_st
 from tests.e2e.test_error_pages import assert_the_stacks_page
 from tests.e2e.test_metrics import Samples, scrape
 from tests.facts import compose_defaults
-from ws.check import ws_tasks_needed
 
 FILES = (ROOT / "ws" / "compose.yaml",)
 ECHO = "/ws/echo"
@@ -46,9 +45,6 @@ def stack(request: pytest.FixtureRequest, images: None) -> Iterator[Stack]:
         WEBSOCKET_WORKERS=str(WORKERS),
         WEBSOCKET_THREADS=str(THREADS),
         WEBSOCKET_ORIGINS=LISTED,
-        # No more tasks than the check asks for: a ws with every socket open must fit in them.
-        APP_PIDS_LIMIT=str(ws_tasks_needed(WORKERS, THREADS)),
-        APP_WORKERS="2",
     ) as stack:
         yield stack
 
