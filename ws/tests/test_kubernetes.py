@@ -36,21 +36,18 @@ def kubernetes_tests(name: str) -> ModuleType:
     return importlib.import_module(f"kubernetes.tests.{name}")
 
 
-def overlay(backend: str, directory: Path, *settings: str, components: tuple[str, ...] = ()) -> Path:
+def overlay(backend: str, directory: Path, components: tuple[str, ...] = ()) -> Path:
     """A kustomization of DIRECTORY: the backend's overlay with `components` (folders of the
-    project) and this one, and `settings` (NAME=value) merged, as a team's own overlay would."""
+    project) and this one, as a team's own overlay would add it."""
     directory.mkdir(parents=True, exist_ok=True)
     root = os.path.relpath(ROOT, directory)
-    merged = f"configMapGenerator:\n  - name: stack-settings\n    behavior: merge\n    literals: {list(settings)}\n"
     listed = ", ".join(f"{root}/{component}" for component in (*components, "ws"))
-    (directory / "kustomization.yaml").write_text(
-        f"resources: [{root}/kubernetes/{backend}]\ncomponents: [{listed}]\n" + (merged if settings else "")
-    )
+    (directory / "kustomization.yaml").write_text(f"resources: [{root}/kubernetes/{backend}]\ncomponents: [{listed}]\n")
     return directory
 
 
-def documents(backend: str, directory: Path, *settings: str) -> dict[str, dict[str, Any]]:
-    rendered = kubernetes_tests("pod").rendered(str(overlay(backend, directory, *settings)))
+def documents(backend: str, directory: Path) -> dict[str, dict[str, Any]]:
+    rendered = kubernetes_tests("pod").rendered(str(overlay(backend, directory)))
     return {document["kind"]: document for document in rendered if document["kind"] != "ConfigMap"} | {
         document["metadata"]["name"]: document for document in rendered if document["kind"] == "ConfigMap"
     }
